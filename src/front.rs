@@ -1,0 +1,218 @@
+//! The operations every public API shares, generic over the thread binding.
+//!
+//! ```text
+//!   Memalloc / malloc-style fns ─┐             ┌─ ProcessBinding (thread_local slot)
+//!   Heap (GlobalAlloc + methods) ┼─ front::* ──┤
+//!   C ABI (ma_*)                 ┘             └─ Heap's ThreadLocal binding
+//! ```
+//!
+//! A [`Binding`] says which central heap to use and hands over this thread's
+//! cache (or none, while a thread is binding or exiting). Everything is
+//! monomorphised per binding: no dynamic dispatch on the fast path.
+
+use crate::cache::ThreadCache;
+use crate::central::{CentralHeap, Kind, LARGE_MAX};
+use crate::region::Block;
+use crate::size_class::{SMALL_MAX, class_for};
+use core::ptr;
+
+/// Which central heap a thread uses, and how it finds its cache.
+pub(crate) trait Binding {
+    /// The central heap behind this binding.
+    fn central(&self) -> &CentralHeap;
+
+    /// Runs `with` on this thread's cache, or `without` if the thread has
+    /// none right now (first use re-entered, or the thread is exiting).
+    fn with_cache<R>(
+        &self,
+        with: impl FnOnce(&mut ThreadCache, &CentralHeap) -> R,
+        without: impl FnOnce(&CentralHeap) -> R,
+    ) -> R;
+}
+
+/// Alignment of every block `malloc` returns.
+pub(crate) const MALLOC_ALIGN: usize = 16;
+
+#[cold]
+fn alloc_uncached(central: &CentralHeap, class: usize) -> *mut u8 {
+    central.alloc_batch(class, 1, 0).0.cast()
+}
+
+#[cold]
+unsafe fn free_uncached(central: &CentralHeap, class: usize, ptr: *mut u8) {
+    let b = ptr as *mut Block;
+    // SAFETY: the block is free and ours; a one-block list is terminated.
+    unsafe {
+        (*b).next = ptr::null_mut();
+        central.free_batch(class, b, 1, 0);
+    }
+}
+
+/// Allocates `size` bytes aligned to `align` (a power of two). Null on
+/// failure.
+#[inline(always)]
+pub(crate) fn alloc<B: Binding>(b: &B, size: usize, align: usize) -> *mut u8 {
+    match class_for(size, align) {
+        Some(class) => b.with_cache(
+            // SAFETY: `class_for` returns a valid class; the binding pairs
+            // this cache with this central heap.
+            |cache, central| unsafe { cache.alloc(central, class) },
+            |central| alloc_uncached(central, class),
+        ),
+        None => b.central().alloc_large(size, align),
+    }
+}
+
+/// Frees a block whose size and alignment are known (the `GlobalAlloc`
+/// path: no region lookup for small blocks).
+///
+/// # Safety
+/// `ptr` came from `alloc(b, size, align)` (or a realloc to `size`) on this
+/// binding and is not used afterwards.
+#[inline(always)]
+pub(crate) unsafe fn dealloc_sized<B: Binding>(b: &B, ptr: *mut u8, size: usize, align: usize) {
+    match class_for(size, align) {
+        Some(class) => b.with_cache(
+            // SAFETY: forwarded precondition.
+            |cache, central| unsafe { cache.free(central, ptr, class) },
+            // SAFETY: forwarded precondition.
+            |central| unsafe { free_uncached(central, class, ptr) },
+        ),
+        None => {
+            let kind = b.central().classify(ptr);
+            // SAFETY: forwarded precondition; `kind` describes `ptr`.
+            unsafe { free_kind(b, ptr, kind) }
+        }
+    }
+}
+
+/// Frees a block classified by the page map.
+unsafe fn free_kind<B: Binding>(b: &B, ptr: *mut u8, kind: Kind) {
+    match kind {
+        Kind::Small(class) => b.with_cache(
+            // SAFETY: `classify` found a live block of `class` at `ptr`.
+            |cache, central| unsafe { cache.free(central, ptr, class) },
+            // SAFETY: as above.
+            |central| unsafe { free_uncached(central, class, ptr) },
+        ),
+        // SAFETY: `kind` came from `classify(ptr)` of a live block.
+        _ => unsafe { b.central().free_big(kind) },
+    }
+}
+
+/// Frees any block of this binding's heap (or nothing, for null).
+///
+/// # Safety
+/// `ptr` is null or a live block of this heap not used afterwards.
+#[inline]
+pub(crate) unsafe fn free<B: Binding>(b: &B, ptr: *mut u8) {
+    if ptr.is_null() {
+        return;
+    }
+    let kind = b.central().classify(ptr);
+    // SAFETY: forwarded precondition.
+    unsafe { free_kind(b, ptr, kind) }
+}
+
+/// Resizes a block whose old size and alignment are known. On failure
+/// returns null and leaves the old block untouched.
+///
+/// # Safety
+/// As `dealloc_sized` for `(ptr, old_size, align)`.
+pub(crate) unsafe fn realloc_sized<B: Binding>(
+    b: &B,
+    ptr: *mut u8,
+    old_size: usize,
+    align: usize,
+    new_size: usize,
+) -> *mut u8 {
+    if new_size > isize::MAX as usize - (align - 1) {
+        return ptr::null_mut();
+    }
+    let old_class = class_for(old_size, align);
+    let new_class = class_for(new_size, align);
+    match (old_class, new_class) {
+        (Some(a), Some(c)) if a == c => return ptr,
+        (None, None) => {
+            let kind = b.central().classify(ptr);
+            // SAFETY: `kind` describes the live block `ptr`.
+            let p = unsafe { b.central().realloc_big(ptr, kind, new_size) };
+            if !p.is_null() {
+                return p;
+            }
+        }
+        _ => {}
+    }
+    let new = alloc(b, new_size, align);
+    if !new.is_null() {
+        // SAFETY: both blocks are live and distinct; each holds at least the
+        // bytes copied.
+        unsafe {
+            ptr::copy_nonoverlapping(ptr, new, old_size.min(new_size));
+            dealloc_sized(b, ptr, old_size, align);
+        }
+    }
+    new
+}
+
+/// `realloc` without a known size: resizes in place where possible.
+/// `ptr` must be non-null; the caller handles `realloc(NULL, n)` and
+/// `realloc(p, 0)`.
+///
+/// # Safety
+/// `ptr` is a live block of this heap.
+pub(crate) unsafe fn realloc<B: Binding>(b: &B, ptr: *mut u8, new_size: usize) -> *mut u8 {
+    let kind = b.central().classify(ptr);
+    match kind {
+        Kind::Small(class) => {
+            if class_for(new_size, MALLOC_ALIGN) == Some(class) {
+                return ptr;
+            }
+        }
+        _ if new_size > SMALL_MAX => {
+            // SAFETY: `kind` describes the live block `ptr`.
+            let p = unsafe { b.central().realloc_big(ptr, kind, new_size) };
+            if !p.is_null() {
+                return p;
+            }
+        }
+        _ => {}
+    }
+    let old = CentralHeap::usable_size(kind);
+    let new = alloc(b, new_size, MALLOC_ALIGN);
+    if !new.is_null() {
+        // SAFETY: distinct live blocks, each at least the copied length.
+        unsafe {
+            ptr::copy_nonoverlapping(ptr, new, old.min(new_size));
+            free_kind(b, ptr, kind);
+        }
+    }
+    new
+}
+
+/// Allocates `n * size` zeroed bytes; null on overflow or out of memory.
+pub(crate) fn calloc<B: Binding>(b: &B, n: usize, size: usize) -> *mut u8 {
+    let Some(total) = n.checked_mul(size) else {
+        return ptr::null_mut();
+    };
+    alloc_zeroed(b, total, MALLOC_ALIGN)
+}
+
+/// Allocates zeroed memory. Dedicated mappings are fresh from the OS and
+/// already zero, so only region memory is cleared.
+pub(crate) fn alloc_zeroed<B: Binding>(b: &B, size: usize, align: usize) -> *mut u8 {
+    let p = alloc(b, size, align);
+    if !p.is_null() && size <= LARGE_MAX {
+        // SAFETY: `p` is a fresh block of at least `size` bytes.
+        unsafe { p.write_bytes(0, size) };
+    }
+    p
+}
+
+/// Usable bytes of a live block (≥ what was requested).
+///
+/// # Safety
+/// `ptr` is a live block of this heap.
+pub(crate) unsafe fn usable_size<B: Binding>(b: &B, ptr: *const u8) -> usize {
+    CentralHeap::usable_size(b.central().classify(ptr))
+}

@@ -1,0 +1,350 @@
+//! The process-wide heap: `Memalloc`, the malloc-style functions, `stats`.
+//!
+//! ```text
+//!  thread A: SLOT (#[thread_local] via const thread_local!, no destructor)
+//!            ├─ state: FRESH → BINDING → ACTIVE → DEAD
+//!            └─ cache: ThreadCache ─────┐
+//!  thread B: SLOT ... cache ────────────┼──▶ GLOBAL_CENTRAL (a static, const-built)
+//!                                       │
+//!  thread exit: pthread key destructor ─┘ flushes the cache, state = DEAD
+//! ```
+//!
+//! Binding mechanism, and why: the cache lives in a `const`-initialised
+//! `thread_local!` whose type has no destructor, which compiles to a plain
+//! TLS access (no lazy-init check, no destructor registration, nothing
+//! allocated). The exit flush is a `pthread_key_create` destructor: glibc
+//! runs those after the C++/Rust TLS destructors (which may still free into
+//! the cache), and registering one allocates nothing for the first 32 keys.
+//! After the flush the state is DEAD and the thread's calls go straight to
+//! the central heap. This measured faster than a `ThreadLocal` lookup (no
+//! thread-id fetch and bucket index on every call) and is sound because the
+//! slot is only ever touched by its own thread.
+//!
+//! `fork`: `pthread_atfork` handlers take every heap lock before the fork and
+//! release them in both parent and child, so the child never inherits a
+//! lock held by a thread that does not exist there.
+
+use crate::cache::ThreadCache;
+use crate::central::{BIN_COUNT, CentralHeap};
+use crate::front::{self, Binding, MALLOC_ALIGN};
+use crate::stats::{BinLine, Stats};
+use core::alloc::{GlobalAlloc, Layout};
+use core::cell::{Cell, UnsafeCell};
+use core::ffi::c_void;
+use core::ptr;
+
+/// The process-wide central heap.
+pub(crate) static GLOBAL_CENTRAL: CentralHeap = CentralHeap::new();
+
+const FRESH: u8 = 0;
+const ACTIVE: u8 = 1;
+const BINDING: u8 = 2;
+const DEAD: u8 = 3;
+
+/// A thread's binding to the process-wide heap.
+///
+/// Invariant: only its own thread touches it (the exit hook runs on that
+/// thread too); `cache` is borrowed mutably only while `state == ACTIVE` and
+/// only for the duration of one cache operation, which never re-enters.
+struct ThreadSlot {
+    state: Cell<u8>,
+    cache: UnsafeCell<ThreadCache>,
+}
+
+thread_local! {
+    static SLOT: ThreadSlot = const {
+        ThreadSlot { state: Cell::new(FRESH), cache: UnsafeCell::new(ThreadCache::new()) }
+    };
+}
+
+/// The process-wide binding.
+pub(crate) struct ProcessBinding;
+
+impl Binding for ProcessBinding {
+    #[inline(always)]
+    fn central(&self) -> &CentralHeap {
+        &GLOBAL_CENTRAL
+    }
+
+    #[inline(always)]
+    fn with_cache<R>(
+        &self,
+        with: impl FnOnce(&mut ThreadCache, &CentralHeap) -> R,
+        without: impl FnOnce(&CentralHeap) -> R,
+    ) -> R {
+        SLOT.with(|slot| {
+            if slot.state.get() == ACTIVE {
+                // SAFETY: ACTIVE means nobody else borrows the cache (slot
+                // invariant); the borrow ends with `with`.
+                with(unsafe { &mut *slot.cache.get() }, &GLOBAL_CENTRAL)
+            } else {
+                bind_slow(slot, with, without)
+            }
+        })
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn bind_slow<R>(
+    slot: &ThreadSlot,
+    with: impl FnOnce(&mut ThreadCache, &CentralHeap) -> R,
+    without: impl FnOnce(&CentralHeap) -> R,
+) -> R {
+    if slot.state.get() != FRESH {
+        return without(&GLOBAL_CENTRAL);
+    }
+    // Anything the registration below allocates re-enters here as BINDING
+    // and is served by the central heap directly.
+    slot.state.set(BINDING);
+    hooks::on_first_use(slot as *const ThreadSlot as *mut c_void);
+    slot.state.set(ACTIVE);
+    // SAFETY: ACTIVE and not borrowed (slot invariant).
+    with(unsafe { &mut *slot.cache.get() }, &GLOBAL_CENTRAL)
+}
+
+/// Flushes the exiting thread's cache; later calls bypass it.
+///
+/// # Safety
+/// `slot` is the exiting thread's own `SLOT`.
+unsafe fn flush_exiting(slot: *const ThreadSlot) {
+    // SAFETY: the slot is this thread's and outlives its TLS destructors.
+    unsafe {
+        let slot = &*slot;
+        if slot.state.get() == ACTIVE {
+            slot.state.set(DEAD);
+            (*slot.cache.get()).flush(&GLOBAL_CENTRAL);
+        }
+    }
+}
+
+#[cfg(unix)]
+mod hooks {
+    use super::*;
+    use crate::sync::atomic::{AtomicUsize, Ordering};
+
+    /// pthread key + 1; 0 = not created yet; usize::MAX = creation failed.
+    static EXIT_KEY: AtomicUsize = AtomicUsize::new(0);
+
+    unsafe extern "C" fn on_thread_exit(slot: *mut c_void) {
+        // SAFETY: the key's value is only ever this thread's SLOT.
+        unsafe { flush_exiting(slot as *const ThreadSlot) };
+    }
+
+    fn create_key() -> usize {
+        let mut key: libc::pthread_key_t = 0;
+        // SAFETY: valid out-pointer and an `extern "C"` destructor.
+        if unsafe { libc::pthread_key_create(&mut key, Some(on_thread_exit)) } == 0 {
+            key as usize + 1
+        } else {
+            usize::MAX
+        }
+    }
+
+    pub(super) fn on_first_use(slot: *mut c_void) {
+        let mut key = EXIT_KEY.load(Ordering::Acquire);
+        if key == 0 {
+            key = crate::sync::init_once(&EXIT_KEY, create_key, |k| {
+                if k != usize::MAX {
+                    // SAFETY: `k - 1` is a key we created and never published.
+                    unsafe { libc::pthread_key_delete((k - 1) as libc::pthread_key_t) };
+                }
+            });
+            crate::fork::register();
+        }
+        if key != usize::MAX {
+            // SAFETY: a valid key; the value is this thread's slot.
+            unsafe { libc::pthread_setspecific((key - 1) as libc::pthread_key_t, slot) };
+        }
+    }
+}
+
+#[cfg(windows)]
+mod hooks {
+    use super::*;
+    use crate::sync::atomic::{AtomicUsize, Ordering};
+
+    static FLS_INDEX: AtomicUsize = AtomicUsize::new(0);
+    const FLS_OUT_OF_INDEXES: u32 = u32::MAX;
+
+    #[link(name = "kernel32")]
+    unsafe extern "system" {
+        fn FlsAlloc(callback: Option<unsafe extern "system" fn(*mut c_void)>) -> u32;
+        fn FlsFree(index: u32) -> i32;
+        fn FlsSetValue(index: u32, value: *mut c_void) -> i32;
+    }
+
+    unsafe extern "system" fn on_thread_exit(slot: *mut c_void) {
+        // SAFETY: the value is only ever this thread's SLOT.
+        unsafe { flush_exiting(slot as *const ThreadSlot) };
+    }
+
+    fn create_index() -> usize {
+        // SAFETY: a valid callback.
+        let i = unsafe { FlsAlloc(Some(on_thread_exit)) };
+        if i == FLS_OUT_OF_INDEXES { usize::MAX } else { i as usize + 1 }
+    }
+
+    pub(super) fn on_first_use(slot: *mut c_void) {
+        let mut idx = FLS_INDEX.load(Ordering::Acquire);
+        if idx == 0 {
+            idx = crate::sync::init_once(&FLS_INDEX, create_index, |i| {
+                if i != usize::MAX {
+                    // SAFETY: an index we allocated and never published.
+                    unsafe { FlsFree((i - 1) as u32) };
+                }
+            });
+        }
+        if idx != usize::MAX {
+            // SAFETY: a valid index; the value is this thread's slot.
+            unsafe { FlsSetValue((idx - 1) as u32, slot) };
+        }
+    }
+}
+
+/// memalloc as the process's global allocator:
+///
+/// ```
+/// #[global_allocator]
+/// static GLOBAL: memalloc::Memalloc = memalloc::Memalloc;
+///
+/// let v: Vec<u64> = (0..1000).collect();
+/// assert_eq!(v.iter().sum::<u64>(), 499_500);
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Memalloc;
+
+// SAFETY: every method upholds the GlobalAlloc contract: blocks are at least
+// `layout.size()` bytes aligned to `layout.align()` (see `size_class` for the
+// alignment argument and `central` for large blocks), failures return null,
+// and `dealloc`/`realloc` use the same class mapping as `alloc`.
+unsafe impl GlobalAlloc for Memalloc {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        front::alloc(&ProcessBinding, layout.size(), layout.align())
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller passes a block from `alloc` with its layout.
+        unsafe { front::dealloc_sized(&ProcessBinding, ptr, layout.size(), layout.align()) }
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        front::alloc_zeroed(&ProcessBinding, layout.size(), layout.align())
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller passes a live block with its layout.
+        unsafe { front::realloc_sized(&ProcessBinding, ptr, layout.size(), layout.align(), new_size) }
+    }
+}
+
+/// Allocates `size` bytes aligned to 16 from the process-wide heap.
+/// Returns null if out of memory or `size > isize::MAX`. `malloc(0)` returns
+/// a unique pointer that must be freed.
+///
+/// # Safety
+/// Always safe to call; `unsafe` because the result is raw memory that must
+/// be freed exactly once with [`free`] (or [`realloc`]).
+pub unsafe fn malloc(size: usize) -> *mut u8 {
+    front::alloc(&ProcessBinding, size, MALLOC_ALIGN)
+}
+
+/// Allocates zeroed memory for `n` objects of `size` bytes; null if
+/// `n * size` overflows or memory is exhausted.
+///
+/// # Safety
+/// As [`malloc`].
+pub unsafe fn calloc(n: usize, size: usize) -> *mut u8 {
+    front::calloc(&ProcessBinding, n, size)
+}
+
+/// Resizes a block, keeping its contents up to the smaller size. Same class
+/// → same pointer; large blocks grow or shrink in place where possible.
+/// `realloc(null, n)` is `malloc(n)`; `realloc(p, 0)` frees `p` and returns
+/// null. On failure returns null and `ptr` stays valid.
+///
+/// # Safety
+/// `ptr` is null or a live block from this process-wide heap.
+pub unsafe fn realloc(ptr: *mut u8, size: usize) -> *mut u8 {
+    if ptr.is_null() {
+        return front::alloc(&ProcessBinding, size, MALLOC_ALIGN);
+    }
+    if size == 0 {
+        // SAFETY: caller's precondition.
+        unsafe { front::free(&ProcessBinding, ptr) };
+        return ptr::null_mut();
+    }
+    // SAFETY: caller's precondition.
+    unsafe { front::realloc(&ProcessBinding, ptr, size) }
+}
+
+/// Frees a block of the process-wide heap; `free(null)` does nothing. A
+/// pointer this heap never handed out, or a double free where it is visible,
+/// aborts with a one-line message on stderr.
+///
+/// # Safety
+/// `ptr` is null or a live block from this heap, not used afterwards.
+pub unsafe fn free(ptr: *mut u8) {
+    // SAFETY: caller's precondition.
+    unsafe { front::free(&ProcessBinding, ptr) }
+}
+
+/// Usable bytes of a live block (at least the size requested).
+///
+/// # Safety
+/// `ptr` is a live block from this heap.
+pub unsafe fn usable_size(ptr: *const u8) -> usize {
+    // SAFETY: caller's precondition.
+    unsafe { front::usable_size(&ProcessBinding, ptr) }
+}
+
+/// Allocates `size` bytes aligned to `align`. Null if `align` is not a power
+/// of two, or out of memory.
+///
+/// # Safety
+/// As [`malloc`].
+pub unsafe fn aligned_alloc(align: usize, size: usize) -> *mut u8 {
+    if !align.is_power_of_two() {
+        return ptr::null_mut();
+    }
+    front::alloc(&ProcessBinding, size, align.max(MALLOC_ALIGN))
+}
+
+/// Returns this thread's cached free blocks to the process-wide heap (useful
+/// before [`stats`] or [`trim`], or when a thread goes idle).
+pub fn flush_thread_cache() {
+    ProcessBinding.with_cache(
+        // SAFETY: the binding pairs this cache with GLOBAL_CENTRAL.
+        |cache, central| unsafe { cache.flush(central) },
+        |_| {},
+    )
+}
+
+/// Flushes this thread's cache and gives every free page of the process-wide
+/// heap back to the OS now, instead of after the purge delay.
+pub fn trim() {
+    flush_thread_cache();
+    GLOBAL_CENTRAL.trim();
+}
+
+/// A snapshot of the process-wide heap's statistics.
+pub fn stats() -> Stats {
+    GLOBAL_CENTRAL.stats(None)
+}
+
+/// Prints heap usage and the free runs of the process-wide heap to stderr,
+/// without allocating.
+pub fn print_stats() {
+    let mut bins = [BinLine::default(); BIN_COUNT];
+    let s = GLOBAL_CENTRAL.stats(Some(&mut bins));
+    crate::stats::print_report("process-wide heap", &s, &bins);
+}
+
+/// Checks the process-wide heap's invariants (see [`crate::Heap::check`]).
+pub fn check() -> Result<(), crate::HeapError> {
+    GLOBAL_CENTRAL.check().map_err(crate::HeapError)
+}

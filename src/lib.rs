@@ -1,0 +1,172 @@
+//! memalloc: a pure-Rust, thread-safe, general-purpose memory allocator.
+//!
+//! ```text
+//!   Memalloc (GlobalAlloc)   malloc-style fns   Heap (instance API)
+//!            \                     |                /
+//!             +----------- thread binding ---------+   global.rs / heap.rs
+//!                                  |
+//!                            ThreadCache               cache.rs   (no locks)
+//!                                  |  batches
+//!                     CentralHeap behind a lock        central.rs
+//!                                  |
+//!                     regions + page map               region.rs
+//!                                  |
+//!                                  os                  os.rs
+//! ```
+//!
+//! Glossary: a **page** is 8 KiB; a **span** (run) is consecutive pages of
+//! one region with one use (free, blocks of one size class, one large
+//! block); a **region** is a 1–64 MiB mapping aligned to 64 MiB whose header
+//! and page map are found from any interior pointer by masking; a **block**
+//! is what a caller gets; a **batch** is the group of blocks moved between a
+//! thread cache and the central heap at once.
+//!
+//! Use it as the global allocator:
+//!
+//! ```
+//! #[global_allocator]
+//! static GLOBAL: memalloc::Memalloc = memalloc::Memalloc;
+//! # fn main() { let s = String::from("hello"); assert_eq!(s.len(), 5); }
+//! ```
+//!
+//! or malloc-style:
+//!
+//! ```
+//! unsafe {
+//!     let p = memalloc::malloc(64);
+//!     assert!(!p.is_null() && p as usize % 16 == 0);
+//!     let p = memalloc::realloc(p, 4096);
+//!     assert!(memalloc::usable_size(p) >= 4096);
+//!     memalloc::free(p);
+//! }
+//! ```
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+mod cache;
+mod central;
+mod fork;
+mod front;
+mod global;
+mod heap;
+mod os;
+mod region;
+pub mod size_class;
+mod stats;
+mod sync;
+
+pub use global::{
+    Memalloc, aligned_alloc, calloc, check, flush_thread_cache, free, malloc, print_stats, realloc,
+    stats, trim, usable_size,
+};
+pub use heap::Heap;
+pub use stats::Stats;
+
+/// A broken heap invariant found by [`Heap::check`] or [`check`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeapError(pub &'static str);
+
+impl core::fmt::Display for HeapError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "heap invariant violated: {}", self.0)
+    }
+}
+
+impl std::error::Error for HeapError {}
+
+/// Page size, region alignment and size limits, for tests and tools.
+pub mod limits {
+    pub use crate::central::{LARGE_MAX, PURGE_DELAY_MS};
+    pub use crate::region::{MIN_REGION_SIZE, PAGE_SIZE, REGION_ALIGN};
+    pub use crate::size_class::SMALL_MAX;
+}
+
+/// Internals exposed to the loom models in `loom-tests/` (not a stable API).
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod loom_api {
+    pub use crate::cache::ThreadCache;
+    use crate::central::CentralHeap;
+
+    /// A loom-modelled central heap.
+    pub struct ModelHeap(CentralHeap);
+
+    impl Default for ModelHeap {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    impl ModelHeap {
+        /// A fresh central heap whose lock and state loom checks.
+        pub fn new() -> Self {
+            ModelHeap(CentralHeap::new_modelled())
+        }
+        /// Pops a block of `class` through `cache`.
+        ///
+        /// # Safety
+        /// `cache` is only used with this heap.
+        pub unsafe fn alloc(&self, cache: &mut ThreadCache, class: usize) -> *mut u8 {
+            // SAFETY: forwarded.
+            unsafe { cache.alloc(&self.0, class) }
+        }
+        /// Pushes a block of `class` through `cache`.
+        ///
+        /// # Safety
+        /// `ptr` is a live block of `class` of this heap.
+        pub unsafe fn free(&self, cache: &mut ThreadCache, ptr: *mut u8, class: usize) {
+            // SAFETY: forwarded.
+            unsafe { cache.free(&self.0, ptr, class) }
+        }
+        /// Flushes `cache` (thread exit).
+        ///
+        /// # Safety
+        /// `cache` is only used with this heap.
+        pub unsafe fn flush(&self, cache: &mut ThreadCache) {
+            // SAFETY: forwarded.
+            unsafe { cache.flush(&self.0) }
+        }
+        /// A large allocation (page runs, split/coalesce).
+        pub fn alloc_large(&self, size: usize) -> *mut u8 {
+            self.0.alloc_large(size, 16)
+        }
+        /// Frees a large allocation.
+        ///
+        /// # Safety
+        /// `ptr` came from `alloc_large` and is not used afterwards.
+        pub unsafe fn free_large(&self, ptr: *mut u8) {
+            let k = self.0.classify(ptr);
+            // SAFETY: forwarded.
+            unsafe { self.0.free_big(k) }
+        }
+        /// Runs the invariant checker.
+        pub fn check(&self) -> Result<(), &'static str> {
+            self.0.check()
+        }
+        /// Statistics.
+        pub fn stats(&self) -> crate::Stats {
+            self.0.stats(None)
+        }
+        /// Returns all central batches to spans and unmaps free regions.
+        pub fn trim(&self) {
+            self.0.trim()
+        }
+    }
+
+    impl Drop for ModelHeap {
+        fn drop(&mut self) {
+            // SAFETY: the model is over; nothing uses the heap.
+            unsafe { self.0.release_all() }
+        }
+    }
+
+    /// The once-publication used for process-wide hooks.
+    pub fn init_once(
+        cell: &loom::sync::atomic::AtomicUsize,
+        create: impl FnOnce() -> usize,
+        discard: impl FnOnce(usize),
+    ) -> usize {
+        crate::sync::init_once(cell, create, discard)
+    }
+}

@@ -1,0 +1,437 @@
+//! The operating-system layer: page mappings and nothing else.
+//!
+//! ```text
+//!   central ──▶ map(len, align, offset) / unmap / purge / remap / shrink
+//!                 │ unix: mmap, munmap, madvise(MADV_DONTNEED), mremap (Linux)
+//!                 │ windows: VirtualAlloc / VirtualFree
+//! ```
+//!
+//! Preconditions shared by every function here (callers uphold them):
+//! - lengths are non-zero multiples of [`page_size()`];
+//! - addresses passed back in are ones this module returned (or lie inside
+//!   them at page-aligned offsets, for `purge`);
+//! - `align` is a power of two, at least [`page_size()`].
+//!
+//! Nothing here allocates; failures return null / `false` so the caller can
+//! return null to its own caller.
+
+use core::ptr;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+static PAGE_SIZE: AtomicUsize = AtomicUsize::new(0);
+
+/// The operating system's page size (cached after the first call).
+#[inline]
+pub(crate) fn page_size() -> usize {
+    let cached = PAGE_SIZE.load(Ordering::Relaxed);
+    if cached != 0 {
+        return cached;
+    }
+    let size = query_page_size();
+    PAGE_SIZE.store(size, Ordering::Relaxed);
+    size
+}
+
+/// Maps `len` bytes of zeroed read-write memory whose address `base`
+/// satisfies `(base + offset) % align == 0`. Returns null on failure.
+///
+/// # Safety
+/// `len` is a non-zero multiple of the page size, `align` a power of two
+/// (any value at most the page size means "no extra alignment"), and
+/// `offset` a multiple of the page size smaller than `len`.
+pub(crate) unsafe fn map(len: usize, align: usize, offset: usize) -> *mut u8 {
+    let page = page_size();
+    if align <= page {
+        // SAFETY: forwarded precondition.
+        return unsafe { sys::map_plain(len) };
+    }
+    let Some(over) = len.checked_add(align) else {
+        return ptr::null_mut();
+    };
+    // SAFETY: forwarded precondition; `over` is a multiple of the page size.
+    unsafe { sys::map_aligned(len, over, align, offset) }
+}
+
+/// Unmaps a whole mapping returned by [`map`] (or grown by [`remap`]).
+///
+/// # Safety
+/// `(ptr, len)` is exactly a live mapping from this module; nothing in it is
+/// used afterwards.
+pub(crate) unsafe fn unmap(ptr: *mut u8, len: usize) {
+    // SAFETY: forwarded precondition.
+    unsafe { sys::unmap(ptr, len) }
+}
+
+/// Gives the physical pages behind `[ptr, ptr + len)` back to the OS while
+/// keeping the address range mapped. The range is shrunk inward to OS page
+/// boundaries. On Linux this is `MADV_DONTNEED`: the RSS drop is immediate
+/// and the pages read back as zero, which keeps RSS figures honest (with
+/// `MADV_FREE` the kernel reclaims lazily and RSS stays high until memory
+/// pressure). The central heap delays purges so this is not paid on every
+/// free (see `central::PURGE_DELAY_MS`).
+///
+/// # Safety
+/// The range lies inside a live mapping from this module and holds no data
+/// anybody still needs.
+pub(crate) unsafe fn purge(ptr: *mut u8, len: usize) {
+    let page = page_size();
+    let start = (ptr as usize + page - 1) & !(page - 1);
+    let end = (ptr as usize + len) & !(page - 1);
+    if end > start {
+        // SAFETY: `[start, end)` is page-aligned and inside the caller's range.
+        unsafe { sys::purge(start as *mut u8, end - start) }
+    }
+}
+
+/// Moves or grows the mapping `(ptr, old_len)` to `new_len` bytes at an
+/// address aligned to `align`, without copying where the OS can move pages
+/// (Linux `mremap`). Returns the new base, or null if that is not possible
+/// here (the caller then copies).
+///
+/// # Safety
+/// `(ptr, old_len)` is a live mapping from this module; on success it must no
+/// longer be used through the old address.
+pub(crate) unsafe fn remap(ptr: *mut u8, old_len: usize, new_len: usize, align: usize) -> *mut u8 {
+    // SAFETY: forwarded precondition.
+    unsafe { sys::remap(ptr, old_len, new_len, align) }
+}
+
+/// Shrinks the mapping `(ptr, old_len)` in place to `new_len` bytes.
+/// Returns false if the OS cannot (the caller keeps the larger mapping).
+///
+/// # Safety
+/// `(ptr, old_len)` is a live mapping from this module and the tail holds no
+/// needed data.
+pub(crate) unsafe fn shrink(ptr: *mut u8, old_len: usize, new_len: usize) -> bool {
+    // SAFETY: forwarded precondition.
+    unsafe { sys::shrink(ptr, old_len, new_len) }
+}
+
+/// Milliseconds on a monotonic clock (only differences are meaningful).
+pub(crate) fn now_ms() -> u64 {
+    sys::now_ms()
+}
+
+/// Writes `bytes` to standard error, unbuffered and without allocating.
+pub(crate) fn write_stderr(bytes: &[u8]) {
+    sys::write_stderr(bytes)
+}
+
+/// Reports detected heap misuse on one stderr line and aborts the process.
+#[cold]
+#[inline(never)]
+pub(crate) fn fatal(msg: &str, addr: usize) -> ! {
+    let mut buf = crate::stats::StackWriter::<256>::new();
+    use core::fmt::Write;
+    let _ = write!(buf, "memalloc: {msg} (pointer {addr:#x})\n");
+    write_stderr(buf.as_bytes());
+    std::process::abort()
+}
+
+#[cfg(unix)]
+mod sys {
+    use core::ptr;
+
+    pub(super) fn query_page_size() -> usize {
+        // SAFETY: sysconf has no preconditions.
+        let v = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        if v <= 0 { 4096 } else { v as usize }
+    }
+
+    pub(super) unsafe fn map_plain(len: usize) -> *mut u8 {
+        // SAFETY: an anonymous private mapping at a kernel-chosen address
+        // touches no existing memory.
+        let p = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            ptr::null_mut()
+        } else {
+            p.cast()
+        }
+    }
+
+    pub(super) unsafe fn map_aligned(len: usize, over: usize, align: usize, offset: usize) -> *mut u8 {
+        // Over-map, then trim both ends so exactly `len` bytes remain.
+        // SAFETY: `over` is a page multiple (caller precondition).
+        let raw = unsafe { map_plain(over) };
+        if raw.is_null() {
+            return raw;
+        }
+        let raw_addr = raw as usize;
+        let base = ((raw_addr + offset + align - 1) & !(align - 1)) - offset;
+        let base = if base < raw_addr { base + align } else { base };
+        let head = base - raw_addr;
+        let tail = over - head - len;
+        // SAFETY: both trimmed pieces lie inside the mapping just made and
+        // outside `[base, base + len)`.
+        unsafe {
+            if head > 0 {
+                libc::munmap(raw.cast(), head);
+            }
+            if tail > 0 {
+                libc::munmap((base + len) as *mut libc::c_void, tail);
+            }
+        }
+        base as *mut u8
+    }
+
+    pub(super) unsafe fn unmap(ptr: *mut u8, len: usize) {
+        // SAFETY: caller passes a whole live mapping of ours.
+        unsafe { libc::munmap(ptr.cast(), len) };
+    }
+
+    pub(super) unsafe fn purge(ptr: *mut u8, len: usize) {
+        // SAFETY: page-aligned range inside one of our mappings whose
+        // contents are dead.
+        unsafe { libc::madvise(ptr.cast(), len, libc::MADV_DONTNEED) };
+    }
+
+    #[cfg(target_os = "linux")]
+    pub(super) unsafe fn remap(ptr: *mut u8, old_len: usize, new_len: usize, align: usize) -> *mut u8 {
+        // First try to grow or shrink where it is.
+        // SAFETY: `(ptr, old_len)` is a live mapping of ours; without
+        // MREMAP_MAYMOVE the kernel either resizes in place or fails.
+        let same = unsafe { libc::mremap(ptr.cast(), old_len, new_len, 0) };
+        if same != libc::MAP_FAILED {
+            return ptr;
+        }
+        // Reserve an aligned destination, then move the pages onto it.
+        // SAFETY: `new_len` is a page multiple.
+        let dest = unsafe { super::map(new_len, align, 0) };
+        if dest.is_null() {
+            return dest;
+        }
+        // SAFETY: MREMAP_FIXED atomically replaces the reservation we own at
+        // `dest` with the pages of `(ptr, old_len)`.
+        let moved = unsafe {
+            libc::mremap(
+                ptr.cast(),
+                old_len,
+                new_len,
+                libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+                dest as *mut libc::c_void,
+            )
+        };
+        if moved == libc::MAP_FAILED {
+            // SAFETY: the reservation is still ours and unused.
+            unsafe { libc::munmap(dest.cast(), new_len) };
+            return ptr::null_mut();
+        }
+        moved.cast()
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub(super) unsafe fn remap(_ptr: *mut u8, _old: usize, _new: usize, _align: usize) -> *mut u8 {
+        ptr::null_mut()
+    }
+
+    pub(super) unsafe fn shrink(ptr: *mut u8, old_len: usize, new_len: usize) -> bool {
+        // SAFETY: the tail `[ptr + new_len, ptr + old_len)` is page-aligned,
+        // inside our mapping and unused.
+        unsafe { libc::munmap(ptr.add(new_len).cast(), old_len - new_len) == 0 }
+    }
+
+    pub(super) fn now_ms() -> u64 {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        #[cfg(target_os = "linux")]
+        let clock = libc::CLOCK_MONOTONIC_COARSE;
+        #[cfg(not(target_os = "linux"))]
+        let clock = libc::CLOCK_MONOTONIC;
+        // SAFETY: `ts` is a valid out-pointer.
+        unsafe { libc::clock_gettime(clock, &mut ts) };
+        ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+    }
+
+    pub(super) fn write_stderr(mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            // SAFETY: `bytes` is a valid readable buffer of the given length.
+            let n = unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
+            if n <= 0 {
+                return;
+            }
+            bytes = &bytes[n as usize..];
+        }
+    }
+}
+
+#[cfg(windows)]
+mod sys {
+    use core::ffi::c_void;
+    use core::ptr;
+
+    const MEM_COMMIT: u32 = 0x1000;
+    const MEM_RESERVE: u32 = 0x2000;
+    const MEM_RESET: u32 = 0x80000;
+    const MEM_RELEASE: u32 = 0x8000;
+    const PAGE_READWRITE: u32 = 0x04;
+    const STD_ERROR_HANDLE: u32 = -12i32 as u32;
+
+    #[repr(C)]
+    struct SystemInfo {
+        processor_arch: u16,
+        reserved: u16,
+        page_size: u32,
+        min_addr: *mut c_void,
+        max_addr: *mut c_void,
+        active_mask: usize,
+        n_processors: u32,
+        processor_type: u32,
+        alloc_granularity: u32,
+        level: u16,
+        revision: u16,
+    }
+
+    #[link(name = "kernel32")]
+    unsafe extern "system" {
+        fn VirtualAlloc(addr: *mut c_void, size: usize, kind: u32, protect: u32) -> *mut c_void;
+        fn VirtualFree(addr: *mut c_void, size: usize, kind: u32) -> i32;
+        fn GetSystemInfo(info: *mut SystemInfo);
+        fn GetTickCount64() -> u64;
+        fn GetStdHandle(which: u32) -> *mut c_void;
+        fn WriteFile(
+            h: *mut c_void,
+            buf: *const u8,
+            len: u32,
+            written: *mut u32,
+            overlapped: *mut c_void,
+        ) -> i32;
+    }
+
+    pub(super) fn query_page_size() -> usize {
+        // SAFETY: GetSystemInfo fills the struct we pass; zeroed is a valid
+        // initial value for this plain-data struct.
+        unsafe {
+            let mut info: SystemInfo = core::mem::zeroed();
+            GetSystemInfo(&mut info);
+            // Windows reserves address space in allocation-granularity units.
+            (info.alloc_granularity.max(info.page_size)) as usize
+        }
+    }
+
+    pub(super) unsafe fn map_plain(len: usize) -> *mut u8 {
+        // SAFETY: a fresh reservation at a system-chosen address.
+        unsafe { VirtualAlloc(ptr::null_mut(), len, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE).cast() }
+    }
+
+    pub(super) unsafe fn map_aligned(len: usize, over: usize, align: usize, offset: usize) -> *mut u8 {
+        // Windows cannot trim a reservation: find an aligned hole by
+        // reserving `over`, releasing it, and claiming the aligned part.
+        // Another thread may take the hole in between, so retry.
+        for _ in 0..16 {
+            // SAFETY: plain reservation/release of address space we own.
+            unsafe {
+                let raw = VirtualAlloc(ptr::null_mut(), over, MEM_RESERVE, PAGE_READWRITE);
+                if raw.is_null() {
+                    return ptr::null_mut();
+                }
+                VirtualFree(raw, 0, MEM_RELEASE);
+                let raw_addr = raw as usize;
+                let mut base = ((raw_addr + offset + align - 1) & !(align - 1)) - offset;
+                if base < raw_addr {
+                    base += align;
+                }
+                let p = VirtualAlloc(base as *mut c_void, len, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+                if !p.is_null() {
+                    return p.cast();
+                }
+            }
+        }
+        ptr::null_mut()
+    }
+
+    pub(super) unsafe fn unmap(ptr: *mut u8, _len: usize) {
+        // SAFETY: `ptr` is the base of a whole reservation of ours.
+        unsafe { VirtualFree(ptr.cast(), 0, MEM_RELEASE) };
+    }
+
+    pub(super) unsafe fn purge(ptr: *mut u8, len: usize) {
+        // SAFETY: range inside a committed reservation of ours.
+        unsafe { VirtualAlloc(ptr.cast(), len, MEM_RESET, PAGE_READWRITE) };
+    }
+
+    pub(super) unsafe fn remap(_ptr: *mut u8, _old: usize, _new: usize, _align: usize) -> *mut u8 {
+        ptr::null_mut()
+    }
+
+    pub(super) unsafe fn shrink(_ptr: *mut u8, _old: usize, _new: usize) -> bool {
+        false
+    }
+
+    pub(super) fn now_ms() -> u64 {
+        // SAFETY: no preconditions.
+        unsafe { GetTickCount64() }
+    }
+
+    pub(super) fn write_stderr(bytes: &[u8]) {
+        // SAFETY: valid buffer and out-pointer; a bad handle makes WriteFile fail.
+        unsafe {
+            let mut written = 0u32;
+            WriteFile(
+                GetStdHandle(STD_ERROR_HANDLE),
+                bytes.as_ptr(),
+                bytes.len() as u32,
+                &mut written,
+                ptr::null_mut(),
+            );
+        }
+    }
+}
+
+use sys::query_page_size;
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn map_honours_alignment_and_offset() {
+        let page = page_size();
+        for &(len, align, offset) in &[
+            (page, 1 << 21, 0),
+            (4 * page, 1 << 26, 0),
+            (8 * page, 1 << 22, 2 * page),
+        ] {
+            // SAFETY: page-multiple length, power-of-two alignment.
+            let p = unsafe { map(len, align, offset) };
+            assert!(!p.is_null());
+            assert_eq!((p as usize + offset) % align, 0);
+            // SAFETY: the whole mapping is ours and writable.
+            unsafe {
+                p.write_bytes(0xAB, len);
+                purge(p, len);
+                assert_eq!(*p, 0, "MADV_DONTNEED pages read back as zero");
+                unmap(p, len);
+            }
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn remap_keeps_contents_and_alignment() {
+        let page = page_size();
+        let align = 1 << 26;
+        // SAFETY: as above.
+        unsafe {
+            let p = map(16 * page, align, 0);
+            assert!(!p.is_null());
+            p.write_bytes(7, 16 * page);
+            let q = remap(p, 16 * page, 4096 * page, align);
+            assert!(!q.is_null());
+            assert_eq!(q as usize % align, 0);
+            assert_eq!(*q.add(16 * page - 1), 7);
+            assert!(shrink(q, 4096 * page, 32 * page));
+            unmap(q, 32 * page);
+        }
+    }
+}

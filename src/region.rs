@@ -1,0 +1,319 @@
+//! Regions: aligned mappings with a header and a page map.
+//!
+//! ```text
+//!  base = ptr & !(REGION_ALIGN - 1)
+//!  │
+//!  ▼
+//!  ┌──────────────┬───────────────────────┬────────┬────────┬─────────────┬──────
+//!  │ RegionHeader │ PageDesc × npages     │ page   │ page   │ page ...    │
+//!  │ (kind, size, │ (the page map: which  │ first_ │        │             │
+//!  │  owner, ...) │  span each page is in)│ page   │        │             │
+//!  └──────────────┴───────────────────────┴────────┴────────┴─────────────┴──────
+//!  ◀────────── metadata pages ───────────▶◀──── spans tile the rest exactly ────▶
+//! ```
+//!
+//! Glossary:
+//! - **page**: [`PAGE_SIZE`] bytes, the unit the page heap deals in.
+//! - **span** (or run): consecutive pages of one region with one use: a
+//!   free run, blocks of one size class, or one large block.
+//! - **region**: a mapping aligned to [`REGION_ALIGN`] (1–64 MiB), whose
+//!   header is found from any pointer into it by masking.
+//! - **huge mapping**: one allocation too big for regions, in a mapping of
+//!   its own with the same header (kind `Huge`) so `free` still finds it.
+//!
+//! Page-map invariants (checked by `CentralHeap::check`):
+//! - spans tile `[first_page, npages)` exactly; a span's head descriptor has
+//!   `head = true`, `span_start = its index` and `npages > 0`;
+//! - the last page of every span has `span_start` = the head's index, and so
+//!   does every page of a small-block span (blocks can be anywhere in it);
+//!   interior pages of free and large spans may hold stale values, so a
+//!   lookup accepts a head only if `head` is set and the head's range covers
+//!   the page;
+//! - no two free spans are adjacent (freeing coalesces both neighbours).
+//!
+//! The registry is a bitmap with one bit per `REGION_ALIGN` chunk of the
+//! 48-bit address space: the bit is set while a region or huge mapping of
+//! any memalloc heap has its header at that chunk. It is what lets `free`
+//! reject a pointer it never handed out without touching unmapped memory.
+
+use crate::sync::atomic::Ordering;
+use core::ptr;
+use core::sync::atomic::AtomicU64;
+
+/// log2 of [`PAGE_SIZE`].
+pub const PAGE_SHIFT: usize = 13;
+/// The page heap's unit: 8 KiB.
+pub const PAGE_SIZE: usize = 1 << PAGE_SHIFT;
+/// log2 of [`REGION_ALIGN`].
+pub const REGION_SHIFT: usize = 26;
+/// Alignment (and maximum size) of a region: 64 MiB.
+pub const REGION_ALIGN: usize = 1 << REGION_SHIFT;
+/// Smallest region mapped.
+pub const MIN_REGION_SIZE: usize = 1 << 20;
+/// Largest number of pages in a region.
+pub const MAX_REGION_PAGES: usize = REGION_ALIGN / PAGE_SIZE;
+
+/// What a mapping holds.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub enum RegionKind {
+    /// Pages managed by the page heap.
+    Pages = 1,
+    /// One huge allocation.
+    Huge = 2,
+}
+
+const MAGIC: usize = 0x6d65_6d61_6c6c_6f63; // "memalloc"
+
+/// The header at the start of every mapping.
+///
+/// Invariants: `magic == MAGIC`; the mapping is `[self, self + map_size)`;
+/// for `Pages`, `npages * PAGE_SIZE == map_size` and the `npages` page
+/// descriptors follow the header directly, with pages `[0, first_page)`
+/// holding this metadata; for `Huge`, `user_ptr` is the one block,
+/// `user_size` bytes long, ending inside the mapping. `owner` is the address
+/// of the owning central heap and never changes. The list links belong to
+/// the owner and are only touched under its lock.
+#[repr(C)]
+pub struct RegionHeader {
+    pub magic: usize,
+    pub owner: usize,
+    pub kind: RegionKind,
+    pub map_size: usize,
+    pub npages: usize,
+    pub first_page: usize,
+    /// Pages in free spans.
+    pub free_pages: usize,
+    pub next: *mut RegionHeader,
+    pub prev: *mut RegionHeader,
+    pub user_ptr: *mut u8,
+    pub user_size: usize,
+}
+
+/// What a span holds (stored in its head descriptor).
+pub const SPAN_FREE: u8 = 1;
+pub const SPAN_SMALL: u8 = 2;
+pub const SPAN_LARGE: u8 = 3;
+
+/// One intrusive free-list node: the first word of a free block.
+#[repr(C)]
+pub struct Block {
+    pub next: *mut Block,
+}
+
+/// The page-map entry for one page.
+///
+/// `index` is constant. `span_start` is valid as described in the module
+/// docs; every other field is meaningful only on a span's head. Fields that
+/// a lock-free `free` reads (`span_start`, `head`, `kind`, `class`,
+/// `npages`) only change while no live block lies in the span, except
+/// `npages` of a large span, which only its block's owner changes
+/// (`realloc` in place). Everything else is guarded by the owner's lock.
+#[repr(C)]
+pub struct PageDesc {
+    pub index: u32,
+    pub span_start: u32,
+    pub npages: u32,
+    pub kind: u8,
+    pub class: u8,
+    pub head: bool,
+    /// Free span: some of its pages may still be resident (not purged).
+    pub dirty: bool,
+    /// Small span: blocks handed out (to caches or callers).
+    pub used: u32,
+    /// Small span: blocks carved so far (`used + |free| == carved`).
+    pub carved: u32,
+    /// Small span: whether it is on its class's partial list.
+    pub in_partial: bool,
+    /// Small span: its free blocks.
+    pub free: *mut Block,
+    /// Free span: bin links. Small span: partial-list links.
+    pub next: *mut PageDesc,
+    pub prev: *mut PageDesc,
+    /// Free span: `os::now_ms()` when it became free.
+    pub freed_at: u64,
+}
+
+/// Bytes of header plus page map for a region of `npages` pages, rounded up
+/// to whole pages.
+pub const fn metadata_pages(npages: usize) -> usize {
+    let bytes = core::mem::size_of::<RegionHeader>() + npages * core::mem::size_of::<PageDesc>();
+    bytes.div_ceil(PAGE_SIZE)
+}
+
+impl RegionHeader {
+    /// The descriptor of page `i`.
+    ///
+    /// # Safety
+    /// `this` is a live `Pages` region and `i < npages`.
+    #[inline(always)]
+    pub unsafe fn desc(this: *mut RegionHeader, i: usize) -> *mut PageDesc {
+        // SAFETY: the descriptors follow the header inside the mapping.
+        unsafe { (this.add(1) as *mut PageDesc).add(i) }
+    }
+
+    /// The address of page `i`.
+    #[inline(always)]
+    pub fn page_addr(this: *mut RegionHeader, i: usize) -> *mut u8 {
+        (this as *mut u8).wrapping_add(i << PAGE_SHIFT)
+    }
+
+    /// The region a descriptor belongs to.
+    #[inline(always)]
+    pub fn of_desc(d: *mut PageDesc) -> *mut RegionHeader {
+        (d as usize & !(REGION_ALIGN - 1)) as *mut RegionHeader
+    }
+}
+
+/// Bits of address space the registry covers.
+const ADDRESS_BITS: usize = 48;
+const REGISTRY_WORDS: usize = (1 << (ADDRESS_BITS - REGION_SHIFT)) / 64;
+
+/// One bit per `REGION_ALIGN` chunk: set while a header of ours lives there.
+/// 512 KiB of zeroed static memory; untouched pages cost nothing.
+///
+/// Ordering: a bit is set (under the owning heap's lock) before any block of
+/// the mapping is handed out, and cleared after its last block came back and
+/// before it is unmapped. A thread freeing a valid pointer therefore sees the
+/// bit through the happens-before edge that gave it the pointer; relaxed
+/// operations suffice.
+static REGISTRY: [AtomicU64; REGISTRY_WORDS] = [const { AtomicU64::new(0) }; REGISTRY_WORDS];
+
+/// Records that a header of ours lives at `base` (chunk-aligned).
+pub fn register(base: usize) {
+    let chunk = base >> REGION_SHIFT;
+    REGISTRY[chunk / 64].fetch_or(1 << (chunk % 64), Ordering::Relaxed);
+}
+
+/// Forgets `base`.
+pub fn unregister(base: usize) {
+    let chunk = base >> REGION_SHIFT;
+    REGISTRY[chunk / 64].fetch_and(!(1 << (chunk % 64)), Ordering::Relaxed);
+}
+
+fn is_registered(base: usize) -> bool {
+    let chunk = base >> REGION_SHIFT;
+    chunk / 64 < REGISTRY_WORDS && REGISTRY[chunk / 64].load(Ordering::Relaxed) & (1 << (chunk % 64)) != 0
+}
+
+/// Whether `addr` can be a region/huge base at all under the registry.
+pub fn addressable(base: usize, len: usize) -> bool {
+    base.checked_add(len).is_some_and(|end| end <= 1 << ADDRESS_BITS)
+}
+
+/// Finds the mapping of ours that `ptr` points into, without trusting `ptr`.
+///
+/// Returns null if no memalloc mapping is registered at the masked address
+/// or `ptr` lies beyond that mapping. A pointer that is exactly
+/// `REGION_ALIGN`-aligned can only be a huge block with an alignment of at
+/// least `REGION_ALIGN`, whose header sits one chunk below it.
+#[inline]
+pub fn find(ptr: *const u8) -> *mut RegionHeader {
+    let addr = ptr as usize;
+    let base = if addr & (REGION_ALIGN - 1) == 0 {
+        addr.wrapping_sub(REGION_ALIGN)
+    } else {
+        addr & !(REGION_ALIGN - 1)
+    };
+    if addr == 0 || !is_registered(base) {
+        return ptr::null_mut();
+    }
+    let region = base as *mut RegionHeader;
+    // SAFETY: the registry bit says a header of ours is mapped at `base`.
+    let (magic, size) = unsafe { ((*region).magic, (*region).map_size) };
+    if magic != MAGIC || addr - base >= size {
+        return ptr::null_mut();
+    }
+    region
+}
+
+/// Writes a fresh header at `base` (a new mapping of `map_size` bytes).
+///
+/// # Safety
+/// `base` is a new, writable, `REGION_ALIGN`-aligned mapping of `map_size`
+/// bytes that nobody else uses yet.
+pub unsafe fn init_header(base: *mut u8, owner: usize, kind: RegionKind, map_size: usize) -> *mut RegionHeader {
+    let r = base as *mut RegionHeader;
+    // SAFETY: the mapping is ours, writable and large enough for a header.
+    unsafe {
+        r.write(RegionHeader {
+            magic: MAGIC,
+            owner,
+            kind,
+            map_size,
+            npages: 0,
+            first_page: 0,
+            free_pages: 0,
+            next: ptr::null_mut(),
+            prev: ptr::null_mut(),
+            user_ptr: ptr::null_mut(),
+            user_size: 0,
+        });
+    }
+    r
+}
+
+/// Initialises the page map of a new `Pages` region: every descriptor gets
+/// its index; the usable pages form one free span (not yet binned).
+///
+/// # Safety
+/// `r` was just made by `init_header` with kind `Pages` and a `map_size`
+/// that is a whole number of pages.
+pub unsafe fn init_page_map(r: *mut RegionHeader) -> *mut PageDesc {
+    // SAFETY: caller precondition; all descriptors lie in the metadata pages.
+    unsafe {
+        let npages = (*r).map_size >> PAGE_SHIFT;
+        let first = metadata_pages(npages);
+        (*r).npages = npages;
+        (*r).first_page = first;
+        for i in 0..npages {
+            RegionHeader::desc(r, i).write(PageDesc {
+                index: i as u32,
+                span_start: first as u32,
+                npages: 0,
+                kind: 0,
+                class: 0,
+                head: false,
+                dirty: false,
+                used: 0,
+                carved: 0,
+                in_partial: false,
+                free: ptr::null_mut(),
+                next: ptr::null_mut(),
+                prev: ptr::null_mut(),
+                freed_at: 0,
+            });
+        }
+        let head = RegionHeader::desc(r, first);
+        (*head).head = true;
+        (*head).kind = SPAN_FREE;
+        (*head).npages = (npages - first) as u32;
+        head
+    }
+}
+
+/// The span head for the page that `ptr` (inside `r`) lies in, or null if
+/// the page map does not name a head covering that page.
+///
+/// # Safety
+/// `r` is a live `Pages` region containing `ptr`.
+#[inline]
+pub unsafe fn span_of(r: *mut RegionHeader, ptr: *const u8) -> *mut PageDesc {
+    let page = (ptr as usize - r as usize) >> PAGE_SHIFT;
+    // SAFETY: `page < npages` since `ptr` lies in the region; `span_start`
+    // always names a descriptor of this region.
+    unsafe {
+        if page < (*r).first_page {
+            return ptr::null_mut();
+        }
+        let start = (*RegionHeader::desc(r, page)).span_start as usize;
+        if start > page || start >= (*r).npages {
+            return ptr::null_mut();
+        }
+        let head = RegionHeader::desc(r, start);
+        if !(*head).head || page >= start + (*head).npages as usize {
+            return ptr::null_mut();
+        }
+        head
+    }
+}

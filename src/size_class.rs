@@ -1,0 +1,215 @@
+//! The size-class table: size → class, class → block size, span size and
+//! batch size. Pure data, computed at compile time.
+//!
+//! ```text
+//!  bytes   16  32  48 ... 128 | 160 192 224 256 | 320 384 448 512 | ... | 160K 192K 224K 256K
+//!  class    0   1   2 ...   7 |   8   9  10  11 |  12  13  14  15 | ... |   48   49   50   51
+//!          ── 16-byte steps ── ───────── four classes per power of two ─────────────────────
+//! ```
+//!
+//! Spacing: every multiple of 16 up to 128 B, then four classes per doubling
+//! (2^k·5/4, 6/4, 7/4, 8/4). Worst-case internal waste (block − request):
+//! at most 15 bytes up to 128 B, and below 20 % of the block above it
+//! (a request of 2^k + 1 lands in a block of 2^k·5/4).
+//!
+//! Alignment: every block size `b` is a multiple of 16, and for any
+//! power-of-two `align` ≤ [`PAGE_SIZE`], the class chosen for
+//! `round_up(size, align)` has a block size that is a multiple of `align`
+//! (the table holds `m·2^a` for m ∈ {1, 2, 3}, and larger blocks are
+//! multiples of 2^(k−2) ≥ align). Spans start on page boundaries, so blocks
+//! carved at multiples of `b` keep that alignment. The unit test
+//! `every_class_keeps_alignment` checks this for every class.
+
+use crate::region::PAGE_SIZE;
+
+/// Number of small size classes.
+pub const NUM_CLASSES: usize = 52;
+/// Largest size served from size classes; larger requests take whole pages.
+pub const SMALL_MAX: usize = 256 * 1024;
+
+/// Target bytes moved between a thread cache and the central heap at once.
+const BATCH_BYTES: usize = 16 * 1024;
+/// Largest and smallest batch (in blocks).
+const MAX_BATCH: usize = 64;
+const MIN_BATCH: usize = 2;
+/// A span holds at least this many bytes of blocks (when a block is smaller).
+const SPAN_TARGET_BYTES: usize = 64 * 1024;
+
+/// Everything the allocator needs to know about one class.
+#[derive(Clone, Copy, Debug)]
+pub struct SizeClass {
+    /// Bytes per block.
+    pub block_size: u32,
+    /// Pages per span carved into blocks of this class.
+    pub span_pages: u32,
+    /// Blocks per span (`span_pages * PAGE_SIZE / block_size`).
+    pub blocks_per_span: u32,
+    /// Blocks moved between a thread cache and the central heap at once.
+    pub batch: u32,
+}
+
+const fn block_size_of(class: usize) -> usize {
+    if class < 8 {
+        (class + 1) * 16
+    } else {
+        let group = (class - 8) / 4; // 0 → (128, 256], 1 → (256, 512], ...
+        let sub = (class - 8) % 4;
+        let base = 128usize << group;
+        base + (sub + 1) * (base / 4)
+    }
+}
+
+const fn span_pages_of(block: usize) -> usize {
+    let mut want = SPAN_TARGET_BYTES / block;
+    if want == 0 {
+        want = 1;
+    }
+    let mut pages = (want * block).div_ceil(PAGE_SIZE);
+    // Grow the span until the tail that cannot hold a block is ≤ 1/8.
+    loop {
+        let bytes = pages * PAGE_SIZE;
+        if (bytes % block) * 8 <= bytes {
+            return pages;
+        }
+        pages += 1;
+    }
+}
+
+const fn build_table() -> [SizeClass; NUM_CLASSES] {
+    let mut t = [SizeClass {
+        block_size: 0,
+        span_pages: 0,
+        blocks_per_span: 0,
+        batch: 0,
+    }; NUM_CLASSES];
+    let mut c = 0;
+    while c < NUM_CLASSES {
+        let block = block_size_of(c);
+        let pages = span_pages_of(block);
+        let mut batch = BATCH_BYTES / block;
+        if batch > MAX_BATCH {
+            batch = MAX_BATCH;
+        }
+        if batch < MIN_BATCH {
+            batch = MIN_BATCH;
+        }
+        t[c] = SizeClass {
+            block_size: block as u32,
+            span_pages: pages as u32,
+            blocks_per_span: (pages * PAGE_SIZE / block) as u32,
+            batch: batch as u32,
+        };
+        c += 1;
+    }
+    t
+}
+
+/// The table, indexed by class.
+pub static CLASSES: [SizeClass; NUM_CLASSES] = build_table();
+
+/// The class serving `size` bytes (`size` ≤ [`SMALL_MAX`]; 0 maps to the
+/// smallest class). A handful of integer instructions, no table lookup.
+#[inline(always)]
+pub fn class_of(size: usize) -> usize {
+    debug_assert!(size <= SMALL_MAX);
+    if size <= 128 {
+        (size.max(1) + 15) / 16 - 1
+    } else {
+        let v = size - 1;
+        let k = (usize::BITS - 1 - v.leading_zeros()) as usize; // 2^k ≤ v < 2^(k+1)
+        let sub = (v >> (k - 2)) & 3;
+        8 + (k - 7) * 4 + sub
+    }
+}
+
+/// The class serving a request of `size` bytes aligned to `align`, if a
+/// size class can serve it at all.
+#[inline(always)]
+pub fn class_for(size: usize, align: usize) -> Option<usize> {
+    if align <= 16 {
+        if size <= SMALL_MAX {
+            return Some(class_of(size));
+        }
+        return None;
+    }
+    if align > PAGE_SIZE {
+        return None;
+    }
+    let rounded = (size.max(1) + align - 1) & !(align - 1);
+    if rounded <= SMALL_MAX {
+        Some(class_of(rounded))
+    } else {
+        None
+    }
+}
+
+/// Bytes per block of `class`.
+#[inline(always)]
+pub fn block_size(class: usize) -> usize {
+    CLASSES[class].block_size as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_are_strictly_increasing_multiples_of_16() {
+        for c in 0..NUM_CLASSES {
+            let b = block_size(c);
+            assert_eq!(b % 16, 0);
+            if c > 0 {
+                assert!(b > block_size(c - 1));
+            }
+        }
+        assert_eq!(block_size(NUM_CLASSES - 1), SMALL_MAX);
+    }
+
+    #[test]
+    fn class_of_picks_the_smallest_fitting_class() {
+        for size in 0..=SMALL_MAX {
+            let c = class_of(size);
+            assert!(block_size(c) >= size, "size {size}");
+            if c > 0 {
+                assert!(block_size(c - 1) < size.max(1), "size {size} not tight");
+            }
+        }
+    }
+
+    #[test]
+    fn internal_waste_is_bounded_as_documented() {
+        for size in 1..=SMALL_MAX {
+            let b = block_size(class_of(size));
+            if size <= 128 {
+                assert!(b - size <= 15);
+            } else {
+                assert!((b - size) * 5 < b, "size {size} block {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_class_keeps_alignment() {
+        let mut align = 1;
+        while align <= PAGE_SIZE {
+            for size in (0..=SMALL_MAX).step_by(7).chain([1, 16, 128, 129, 4096, SMALL_MAX]) {
+                if let Some(c) = class_for(size, align) {
+                    assert_eq!(block_size(c) % align.max(16), 0, "size {size} align {align}");
+                    assert!(block_size(c) >= size);
+                }
+            }
+            align *= 2;
+        }
+    }
+
+    #[test]
+    fn spans_waste_at_most_an_eighth_and_batches_are_sane() {
+        for c in CLASSES.iter() {
+            let bytes = c.span_pages as usize * PAGE_SIZE;
+            let used = c.blocks_per_span as usize * c.block_size as usize;
+            assert!(c.blocks_per_span >= 1);
+            assert!((bytes - used) * 8 <= bytes);
+            assert!(c.batch >= 2 && c.batch <= 64);
+        }
+    }
+}
