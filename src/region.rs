@@ -149,7 +149,10 @@ impl RegionHeader {
     #[inline(always)]
     pub unsafe fn desc(this: *mut RegionHeader, i: usize) -> *mut PageDesc {
         // SAFETY: the descriptors follow the header inside the mapping.
-        unsafe { (this.add(1) as *mut PageDesc).add(i) }
+        unsafe {
+            debug_assert!(i < (*this).npages, "page {i} outside a region of {} pages", (*this).npages);
+            (this.add(1) as *mut PageDesc).add(i)
+        }
     }
 
     /// The address of page `i`.
