@@ -1,0 +1,225 @@
+//! Bad input gets a clear answer (DESIGN.md promises 2 and 3): null returns
+//! for impossible requests and out-of-memory, and a one-line message plus an
+//! abort for pointers this heap never handed out and double frees of large
+//! blocks. The aborting scenarios run in child processes.
+
+mod common;
+
+use common::{child_scenario, run_child};
+use memalloc::{Heap, Memalloc};
+use std::alloc::{GlobalAlloc, Layout};
+
+fn expect_abort(test: &str, scenario: &str, message: &str) {
+    let (status, stderr) = run_child(test, scenario);
+    assert!(!status.success(), "child should have aborted; stderr: {stderr}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(libc::SIGABRT), "stderr: {stderr}");
+    }
+    let line = stderr.lines().find(|l| l.starts_with("memalloc: ")).unwrap_or_else(|| panic!("no memalloc line in: {stderr}"));
+    assert!(line.contains(message), "unexpected message: {line}");
+}
+
+#[test]
+fn free_of_a_foreign_pointer_aborts_with_a_message() {
+    if child_scenario().as_deref() == Some("foreign") {
+        let on_stack = 0u64;
+        unsafe { memalloc::free(&on_stack as *const u64 as *mut u8) };
+        return;
+    }
+    expect_abort("free_of_a_foreign_pointer_aborts_with_a_message", "foreign", "not allocated by memalloc");
+}
+
+#[test]
+fn free_of_a_system_malloc_pointer_aborts_with_a_message() {
+    if child_scenario().as_deref() == Some("system") {
+        let p = unsafe { libc::malloc(100) } as *mut u8;
+        unsafe { memalloc::free(p) };
+        return;
+    }
+    expect_abort("free_of_a_system_malloc_pointer_aborts_with_a_message", "system", "not allocated by memalloc");
+}
+
+#[test]
+fn double_free_of_a_large_block_aborts_with_a_message() {
+    if child_scenario().as_deref() == Some("double-large") {
+        unsafe {
+            let keep = memalloc::malloc(1 << 20); // a live neighbour
+            let p = memalloc::malloc(300 << 10);
+            let after = memalloc::malloc(1 << 20);
+            memalloc::free(p);
+            memalloc::free(p);
+            memalloc::free(keep);
+            memalloc::free(after);
+        }
+        return;
+    }
+    expect_abort("double_free_of_a_large_block_aborts_with_a_message", "double-large", "free");
+}
+
+#[test]
+fn double_free_of_a_huge_block_aborts_with_a_message() {
+    if child_scenario().as_deref() == Some("double-huge") {
+        unsafe {
+            let p = memalloc::malloc(40 << 20);
+            memalloc::free(p);
+            memalloc::free(p);
+        }
+        return;
+    }
+    expect_abort("double_free_of_a_huge_block_aborts_with_a_message", "double-huge", "not allocated by memalloc");
+}
+
+#[test]
+fn immediate_double_free_of_a_small_block_aborts() {
+    if child_scenario().as_deref() == Some("double-small") {
+        unsafe {
+            let p = memalloc::malloc(24);
+            memalloc::free(p);
+            memalloc::free(p);
+        }
+        return;
+    }
+    expect_abort("immediate_double_free_of_a_small_block_aborts", "double-small", "double free");
+}
+
+#[test]
+fn interior_pointer_free_aborts_with_a_message() {
+    if child_scenario().as_deref() == Some("interior") {
+        unsafe {
+            let p = memalloc::malloc(64);
+            memalloc::free(p.add(8));
+        }
+        return;
+    }
+    expect_abort("interior_pointer_free_aborts_with_a_message", "interior", "not the start of a block");
+}
+
+#[test]
+fn pointer_of_another_heap_is_rejected() {
+    if child_scenario().as_deref() == Some("other-heap") {
+        let heap = Heap::new();
+        unsafe {
+            let p = heap.malloc(32);
+            memalloc::free(p);
+        }
+        return;
+    }
+    expect_abort("pointer_of_another_heap_is_rejected", "other-heap", "different memalloc heap");
+}
+
+#[test]
+fn free_of_null_is_a_no_op() {
+    unsafe {
+        memalloc::free(std::ptr::null_mut());
+        Heap::new().free(std::ptr::null_mut());
+    }
+}
+
+#[test]
+fn impossible_sizes_and_alignments_return_null() {
+    let heap = Heap::new();
+    unsafe {
+        assert!(memalloc::malloc(usize::MAX).is_null());
+        assert!(memalloc::malloc(isize::MAX as usize + 1).is_null());
+        assert!(memalloc::malloc(isize::MAX as usize).is_null(), "cannot be mapped");
+        assert!(memalloc::aligned_alloc(3, 64).is_null());
+        assert!(memalloc::aligned_alloc(1 << 62, 64).is_null());
+        assert!(heap.malloc(usize::MAX - 4096).is_null());
+        let p = memalloc::malloc(16);
+        assert!(memalloc::realloc(p, usize::MAX).is_null(), "realloc overflow");
+        memalloc::free(p); // still valid after a failed realloc
+        let layout = Layout::from_size_align(isize::MAX as usize - (1 << 20) + 1, 1 << 20).unwrap();
+        assert!(Memalloc.alloc(layout).is_null());
+        assert!(heap.alloc(layout).is_null());
+    }
+    heap.check().unwrap();
+}
+
+#[test]
+fn calloc_overflow_returns_null() {
+    unsafe {
+        assert!(memalloc::calloc(usize::MAX / 2, 3).is_null());
+        assert!(memalloc::calloc(1 << 33, 1 << 33).is_null());
+        assert!(Heap::new().calloc(usize::MAX, 2).is_null());
+        let p = memalloc::calloc(0, 100);
+        assert!(!p.is_null());
+        memalloc::free(p);
+    }
+}
+
+#[test]
+fn zero_sized_requests_return_unique_freeable_pointers() {
+    unsafe {
+        let a = memalloc::malloc(0);
+        let b = memalloc::malloc(0);
+        assert!(!a.is_null() && !b.is_null() && a != b);
+        assert!(memalloc::realloc(a, 0).is_null(), "realloc(p, 0) frees");
+        memalloc::free(b);
+        let l = Layout::from_size_align(0, 4096).unwrap();
+        let p = Memalloc.alloc(l);
+        assert_eq!(p as usize % 4096, 0);
+        Memalloc.dealloc(p, l);
+    }
+}
+
+#[test]
+fn out_of_memory_returns_null_and_the_heap_still_works() {
+    if child_scenario().as_deref() == Some("oom") {
+        unsafe {
+            let heap = Heap::new();
+            // Touch the process-wide heap before lowering the limit.
+            let warm = memalloc::malloc(100);
+            let lim = libc::rlimit { rlim_cur: 1 << 30, rlim_max: libc::RLIM_INFINITY };
+            let mut old = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            libc::getrlimit(libc::RLIMIT_AS, &mut old);
+            let cur = std::fs::read_to_string("/proc/self/statm").unwrap();
+            let vm_pages: u64 = cur.split_whitespace().next().unwrap().parse().unwrap();
+            let lim = libc::rlimit { rlim_cur: vm_pages * 4096 + (256 << 20), ..lim };
+            assert_eq!(libc::setrlimit(libc::RLIMIT_AS, &lim), 0);
+            // Huge requests fail.
+            assert!(memalloc::malloc(1 << 30).is_null());
+            assert!(heap.malloc(1 << 30).is_null());
+            // Exhaust with region-sized requests; keep what we get.
+            let mut held = Vec::with_capacity(4096);
+            loop {
+                let p = memalloc::malloc(8 << 20);
+                if p.is_null() {
+                    break;
+                }
+                held.push(p);
+            }
+            assert!(!held.is_empty());
+            // Small requests keep failing cleanly or succeeding; never abort.
+            for _ in 0..1000 {
+                let p = memalloc::malloc(64);
+                if !p.is_null() {
+                    held.push(p);
+                }
+            }
+            for p in held.drain(..) {
+                memalloc::free(p);
+            }
+            memalloc::trim();
+            // Usable again.
+            let p = memalloc::malloc(8 << 20);
+            assert!(!p.is_null(), "heap unusable after OOM");
+            p.write_bytes(1, 8 << 20);
+            memalloc::free(p);
+            memalloc::free(warm);
+            memalloc::check().unwrap();
+            libc::setrlimit(libc::RLIMIT_AS, &old);
+            println!("OOM-SCENARIO-OK");
+        }
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .args(["out_of_memory_returns_null_and_the_heap_still_works", "--exact", "--nocapture", "--test-threads=1"])
+        .env("MEMALLOC_CHILD", "oom")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && stdout.contains("OOM-SCENARIO-OK"), "stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
+}

@@ -1,0 +1,116 @@
+//! A test binary that installs `Memalloc` as its `#[global_allocator]`,
+//! spawns threads and exercises std collections; thread exit flushes caches
+//! and a free-everything phase gives memory back to the OS.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+#[global_allocator]
+static GLOBAL: memalloc::Memalloc = memalloc::Memalloc;
+
+#[test]
+fn std_collections_work_across_threads() {
+    let handles: Vec<_> = (0..4)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let mut map: HashMap<String, Vec<u64>> = HashMap::new();
+                let mut tree = BTreeMap::new();
+                let mut dq = VecDeque::new();
+                for i in 0..20_000u64 {
+                    map.entry(format!("key-{}", i % 1000)).or_default().push(i);
+                    tree.insert(i, format!("{t}-{i}"));
+                    dq.push_back(vec![i as u8; (i % 300) as usize]);
+                    if dq.len() > 100 {
+                        dq.pop_front();
+                    }
+                }
+                let total: usize = map.values().map(|v| v.len()).sum();
+                assert_eq!(total, 20_000);
+                assert_eq!(tree.len(), 20_000);
+                assert_eq!(tree[&19_999], format!("{t}-19999"));
+                // Hand ownership back to the spawning thread: freed there.
+                (map, tree)
+            })
+        })
+        .collect();
+    for h in handles {
+        let (map, tree) = h.join().unwrap();
+        assert_eq!(map.len(), 1000);
+        drop(tree);
+    }
+    memalloc::check().unwrap();
+}
+
+#[test]
+fn large_and_aligned_layouts_through_the_global_allocator() {
+    use std::alloc::{Layout, alloc, dealloc, realloc};
+    unsafe {
+        let mut align = 1;
+        while align <= 4 << 20 {
+            for size in [1, 100, 5000, 300_000, 3 << 20] {
+                let l = Layout::from_size_align(size, align).unwrap();
+                let p = alloc(l);
+                assert!(!p.is_null());
+                assert_eq!(p as usize % align, 0, "size {size} align {align}");
+                p.write_bytes(0xCD, size);
+                let q = realloc(p, l, size * 3);
+                assert_eq!(q as usize % align, 0);
+                assert_eq!(*q.add(size - 1), 0xCD);
+                dealloc(q, Layout::from_size_align(size * 3, align).unwrap());
+            }
+            align *= 4;
+        }
+        // Growth of a huge Vec by realloc (mremap on Linux).
+        let mut v: Vec<u8> = Vec::new();
+        for i in 0..(80usize << 20) / 4096 {
+            v.extend_from_slice(&[i as u8; 4096]);
+        }
+        assert_eq!(v[(79 << 20) + 5], ((79 << 20) / 4096) as u8);
+    }
+}
+
+#[test]
+fn exited_threads_leave_nothing_in_their_caches() {
+    let before = memalloc::stats();
+    std::thread::spawn(|| {
+        let v: Vec<Box<[u8; 48]>> = (0..5000).map(|_| Box::new([7u8; 48])).collect();
+        drop(v);
+        let s: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+        drop(s);
+    })
+    .join()
+    .unwrap();
+    let after = memalloc::stats();
+    assert!(
+        after.small_blocks_flushed > before.small_blocks_flushed,
+        "the exit flush returned blocks: {before:?} -> {after:?}"
+    );
+}
+
+#[test]
+fn rss_falls_back_after_everything_is_freed() {
+    // Runs in a child so other tests' threads don't disturb the figures.
+    if common::child_scenario().as_deref() == Some("rss") {
+        memalloc::trim();
+        let start = common::rss_bytes();
+        let mut blocks: Vec<Vec<u8>> = Vec::new();
+        for i in 0..200_000usize {
+            blocks.push(vec![i as u8; 16 + (i * 37) % 2000]);
+        }
+        for i in 0..40usize {
+            blocks.push(vec![i as u8; 256 << 10]);
+        }
+        blocks.push(vec![1; 64 << 20]);
+        let peak = common::rss_bytes();
+        drop(blocks);
+        memalloc::trim();
+        let end = common::rss_bytes();
+        println!("RSS start {start} peak {peak} end {end}");
+        assert!(peak > start + (200 << 20), "the workload is resident");
+        assert!(end <= start + (8 << 20), "RSS fell back: start {start} peak {peak} end {end}");
+        return;
+    }
+    let (status, stderr) = common::run_child("rss_falls_back_after_everything_is_freed", "rss");
+    assert!(status.success(), "{stderr}");
+}

@@ -1,0 +1,203 @@
+//! Multithreaded stress: threads free each other's blocks (through the
+//! process-wide heap and through a shared `Heap` instance), check contents,
+//! and threads are torn down and recreated while their objects survive.
+
+mod common;
+
+use common::{Rng, fill, verify};
+use memalloc::Heap;
+use std::sync::Arc;
+use std::sync::mpsc;
+
+#[derive(Clone, Copy)]
+struct Msg {
+    addr: usize,
+    len: usize,
+    tag: u64,
+}
+
+trait Api: Send + Sync + 'static {
+    unsafe fn malloc(&self, n: usize) -> *mut u8;
+    unsafe fn free(&self, p: *mut u8);
+}
+
+struct Process;
+impl Api for Process {
+    unsafe fn malloc(&self, n: usize) -> *mut u8 {
+        unsafe { memalloc::malloc(n) }
+    }
+    unsafe fn free(&self, p: *mut u8) {
+        unsafe { memalloc::free(p) }
+    }
+}
+impl Api for Heap {
+    unsafe fn malloc(&self, n: usize) -> *mut u8 {
+        unsafe { Heap::malloc(self, n) }
+    }
+    unsafe fn free(&self, p: *mut u8) {
+        unsafe { Heap::free(self, p) }
+    }
+}
+
+/// A ring of `threads` threads: each allocates, sends blocks to its right
+/// neighbour and frees (after verifying) what its left neighbour sent.
+fn ring<A: Api>(api: Arc<A>, threads: usize, rounds: usize, seed: u64) {
+    let (txs, rxs): (Vec<_>, Vec<_>) = (0..threads).map(|_| mpsc::sync_channel::<Vec<Msg>>(4)).unzip();
+    let mut handles = Vec::new();
+    let mut rxs: Vec<Option<mpsc::Receiver<Vec<Msg>>>> = rxs.into_iter().map(Some).collect();
+    for t in 0..threads {
+        let tx = txs[(t + 1) % threads].clone();
+        let rx = rxs[t].take().unwrap();
+        let api = Arc::clone(&api);
+        handles.push(std::thread::spawn(move || {
+            let mut rng = Rng::new(seed * 1000 + t as u64);
+            for round in 0..rounds {
+                let mut batch = Vec::with_capacity(64);
+                for i in 0..64 {
+                    let len = if rng.below(100) == 0 { rng.log_size(1 << 20) } else { rng.log_size(2048) };
+                    let p = unsafe { api.malloc(len) };
+                    assert!(!p.is_null());
+                    let tag = (t as u64) << 32 | (round * 64 + i) as u64;
+                    unsafe { fill(p, len, tag) };
+                    batch.push(Msg { addr: p as usize, len, tag });
+                }
+                tx.send(batch).unwrap();
+                let got = rx.recv().unwrap();
+                for m in got {
+                    unsafe {
+                        verify(m.addr as *const u8, m.len, m.tag);
+                        api.free(m.addr as *mut u8);
+                    }
+                }
+            }
+        }));
+    }
+    drop(txs);
+    for h in handles {
+        h.join().unwrap();
+    }
+}
+
+#[test]
+fn threads_free_each_others_blocks_on_the_process_heap() {
+    ring(Arc::new(Process), 4, 200, 1);
+    memalloc::check().unwrap();
+}
+
+#[test]
+fn threads_free_each_others_blocks_on_a_heap_instance() {
+    let heap = Arc::new(Heap::new());
+    ring(Arc::clone(&heap), 4, 200, 2);
+    heap.check().unwrap();
+    // Every thread has exited and flushed: only this thread may hold blocks.
+    heap.flush_thread_cache();
+    let s = heap.stats();
+    assert_eq!(s.bytes_in_use, 0, "{s:?}");
+    assert_eq!(s.bytes_in_thread_caches, 0, "exited threads flushed their caches: {s:?}");
+}
+
+#[test]
+fn objects_survive_their_threads_and_are_freed_by_later_ones() {
+    let heap = Arc::new(Heap::new());
+    let mut survivors: Vec<Msg> = Vec::new();
+    for generation in 0..30u64 {
+        let handoff = std::mem::take(&mut survivors);
+        let heap2 = Arc::clone(&heap);
+        let made = std::thread::spawn(move || {
+            let mut rng = Rng::new(generation);
+            for m in handoff {
+                unsafe {
+                    verify(m.addr as *const u8, m.len, m.tag);
+                    heap2.free(m.addr as *mut u8);
+                }
+            }
+            let mut out = Vec::new();
+            for i in 0..500u64 {
+                let len = rng.log_size(4096);
+                let p = unsafe { heap2.malloc(len) };
+                let tag = generation << 32 | i;
+                unsafe { fill(p, len, tag) };
+                // free half at once, hand the other half to the next thread
+                if i % 2 == 0 {
+                    unsafe { heap2.free(p) };
+                } else {
+                    out.push(Msg { addr: p as usize, len, tag });
+                }
+            }
+            out
+        })
+        .join()
+        .unwrap();
+        survivors = made;
+        heap.check().unwrap();
+    }
+    for m in survivors {
+        unsafe {
+            verify(m.addr as *const u8, m.len, m.tag);
+            heap.free(m.addr as *mut u8);
+        }
+    }
+    heap.flush_thread_cache();
+    let s = heap.stats();
+    assert_eq!(s.bytes_in_use, 0, "{s:?}");
+    assert_eq!(s.bytes_in_thread_caches, 0, "{s:?}");
+}
+
+#[test]
+fn dropping_a_heap_while_threads_that_used_it_are_alive_is_sound() {
+    let heap = Heap::new();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        let h = &heap;
+        s.spawn(move || {
+            unsafe {
+                let p = h.malloc(100);
+                h.free(p);
+            }
+            done_tx.send(()).unwrap();
+            go_rx.recv().unwrap();
+        });
+        done_rx.recv().unwrap();
+        go_tx.send(()).unwrap();
+    });
+    drop(heap);
+    // A thread that used a dropped heap exits cleanly, and new heaps work.
+    let h2 = Heap::new();
+    std::thread::spawn(move || unsafe {
+        let p = h2.malloc(10);
+        h2.free(p);
+        drop(h2);
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn many_short_lived_threads_do_not_strand_memory() {
+    let heap = Arc::new(Heap::new());
+    for _ in 0..50 {
+        let hs: Vec<_> = (0..4)
+            .map(|_| {
+                let h = Arc::clone(&heap);
+                std::thread::spawn(move || {
+                    let mut v = Vec::new();
+                    for i in 0..300 {
+                        v.push(unsafe { h.malloc(16 + i % 700) });
+                    }
+                    for p in v {
+                        unsafe { h.free(p) };
+                    }
+                })
+            })
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+    }
+    let s = heap.stats();
+    assert_eq!(s.bytes_in_use, 0, "{s:?}");
+    assert_eq!(s.bytes_in_thread_caches, 0, "{s:?}");
+    assert!(s.bytes_mapped <= 8 << 20, "200 threads' caches were returned: {s:?}");
+    heap.check().unwrap();
+}
