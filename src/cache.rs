@@ -12,13 +12,19 @@
 //! pop or push — no atomic read-modify-write, no lock, no region lookup, no
 //! call. Everything else (refill, flush, adapting limits) is `#[cold]`.
 //!
-//! Limits adapt to use: a list starts with `max_len = batch`; each miss
-//! (refill) that happens while the thread holds less than [`THREAD_BUDGET`]
-//! raises that class's `max_len` by one batch, up to `8 × batch`. A refill or
-//! flush that finds the thread over budget scavenges: every list gives back
-//! half its blocks and halves its limit (never below one batch). So a class
-//! that keeps missing earns a deeper list, and an idle thread holds at most
-//! about the budget.
+//! Limits adapt to use (slow start, as in tcmalloc): a list starts with
+//! `max_len = 1`; a miss fetches `min(max_len, batch)` blocks and raises
+//! `max_len` by 1 while it is below one batch, then by a batch at a time up to
+//! `8 × batch` — so a class that keeps missing earns a deeper list. A list that
+//! overflows gives back one batch; after more than 3 overflows at full
+//! depth it also shrinks by a batch, so a thread that only frees (a consumer)
+//! does not hoard.
+//!
+//! Budget: the *capacity* `Σ (max_len − 1) × block_size` over all lists never
+//! exceeds [`THREAD_BUDGET`] (2 MiB): a raise that would pass it first
+//! scavenges (every list halves its limit and gives back what is over it),
+//! and is skipped if there is still no room. A thread therefore caches at
+//! most `THREAD_BUDGET` plus one block per class.
 //!
 //! A `ThreadCache` never touches another thread; it is given the central
 //! heap explicitly on each slow-path call, which is what lets loom run
@@ -33,6 +39,8 @@ use core::ptr;
 pub const THREAD_BUDGET: usize = 2 << 20;
 /// A list's limit never grows past this many batches.
 const MAX_BATCHES_PER_LIST: u32 = 8;
+/// Overflows at full depth tolerated before a list's limit shrinks.
+const MAX_OVERAGES: u32 = 3;
 
 /// One class's free list.
 ///
@@ -43,6 +51,7 @@ struct FreeList {
     head: *mut Block,
     len: u32,
     max_len: u32,
+    overages: u32,
 }
 
 /// A thread's cache of free blocks, one list per size class.
@@ -51,23 +60,20 @@ struct FreeList {
 /// handed out by the central heap this cache is always used with (the
 /// binding layer pairs each cache with one central heap for its life).
 /// `reported` is the cached-bytes figure last given to that central heap.
+/// `capacity == Σ (max_len − 1) × block_size ≤ THREAD_BUDGET`.
 pub struct ThreadCache {
     lists: [FreeList; NUM_CLASSES],
+    capacity: usize,
     reported: usize,
 }
 
 const fn initial_lists() -> [FreeList; NUM_CLASSES] {
-    let mut lists = [FreeList {
+    [FreeList {
         head: ptr::null_mut(),
         len: 0,
-        max_len: 0,
-    }; NUM_CLASSES];
-    let mut c = 0;
-    while c < NUM_CLASSES {
-        lists[c].max_len = CLASSES[c].batch;
-        c += 1;
-    }
-    lists
+        max_len: 1,
+        overages: 0,
+    }; NUM_CLASSES]
 }
 
 impl Default for ThreadCache {
@@ -81,6 +87,7 @@ impl ThreadCache {
     pub const fn new() -> Self {
         ThreadCache {
             lists: initial_lists(),
+            capacity: 0,
             reported: 0,
         }
     }
@@ -150,39 +157,70 @@ impl ThreadCache {
         delta
     }
 
+    /// Sets `class`'s limit, keeping `capacity` exact.
+    fn set_max_len(&mut self, class: usize, max_len: u32) {
+        let size = block_size(class);
+        let old = self.lists[class].max_len;
+        self.capacity = self.capacity + (max_len as usize - 1) * size - (old as usize - 1) * size;
+        self.lists[class].max_len = max_len;
+    }
+
+    /// Raises `class`'s limit by `grow` if the budget allows (scavenging
+    /// other lists first if that makes room).
+    unsafe fn try_grow(&mut self, central: &CentralHeap, class: usize, grow: u32) {
+        let batch = CLASSES[class].batch;
+        let l = self.lists[class];
+        if l.max_len + grow > MAX_BATCHES_PER_LIST * batch {
+            return;
+        }
+        let extra = grow as usize * block_size(class);
+        if self.capacity + extra > THREAD_BUDGET {
+            // SAFETY: forwarded precondition.
+            unsafe { self.scavenge(central) };
+        }
+        if self.capacity + extra <= THREAD_BUDGET {
+            self.set_max_len(class, self.lists[class].max_len + grow);
+        }
+    }
+
     #[cold]
     #[inline(never)]
     unsafe fn refill(&mut self, central: &CentralHeap, class: usize) -> *mut u8 {
         let batch = CLASSES[class].batch;
-        let over_budget = self.cached_bytes() + batch as usize * block_size(class) > THREAD_BUDGET;
-        if over_budget {
-            // SAFETY: forwarded precondition.
-            unsafe { self.scavenge(central) };
-        }
+        let want = self.lists[class].max_len.min(batch) as usize;
         let delta = self.report();
-        let (head, count) = central.alloc_batch(class, batch as usize, delta);
+        let (head, count) = central.alloc_batch(class, want, delta);
         if count == 0 {
             return ptr::null_mut();
         }
         let list = &mut self.lists[class];
-        if !over_budget && list.max_len < MAX_BATCHES_PER_LIST * batch {
-            list.max_len += batch;
-        }
         // SAFETY: `head` starts a list of `count` fresh blocks now owned here.
         list.head = unsafe { (*head).next };
         list.len = count as u32 - 1;
+        let grow = if list.max_len < batch { 1 } else { batch };
+        // SAFETY: forwarded precondition.
+        unsafe { self.try_grow(central, class, grow) };
         head.cast()
     }
 
     #[cold]
     #[inline(never)]
     unsafe fn overflow(&mut self, central: &CentralHeap, class: usize) {
-        let batch = CLASSES[class].batch as usize;
+        let batch = CLASSES[class].batch;
+        let l = self.lists[class];
         // SAFETY: forwarded precondition.
-        unsafe { self.release(central, class, batch) };
-        if self.cached_bytes() > THREAD_BUDGET {
+        unsafe { self.release(central, class, l.max_len.min(batch) as usize) };
+        if l.max_len < batch {
             // SAFETY: forwarded precondition.
-            unsafe { self.scavenge(central) };
+            unsafe { self.try_grow(central, class, 1) };
+        } else {
+            let list = &mut self.lists[class];
+            list.overages += 1;
+            if list.overages > MAX_OVERAGES {
+                list.overages = 0;
+                let shrunk = (l.max_len - batch).max(batch);
+                self.set_max_len(class, shrunk);
+            }
         }
     }
 
@@ -214,16 +252,17 @@ impl ThreadCache {
         }
     }
 
-    /// Halves every list and its limit.
+    /// Halves every list's limit and gives back what is over it.
     #[cold]
     unsafe fn scavenge(&mut self, central: &CentralHeap) {
         for class in 0..NUM_CLASSES {
-            let batch = CLASSES[class].batch;
             let l = self.lists[class];
-            let keep = l.len / 2;
-            self.lists[class].max_len = (l.max_len / 2).max(batch);
-            // SAFETY: forwarded precondition.
-            unsafe { self.release(central, class, (l.len - keep) as usize) };
+            let max_len = (l.max_len / 2).max(1);
+            self.set_max_len(class, max_len);
+            if l.len > max_len {
+                // SAFETY: forwarded precondition.
+                unsafe { self.release(central, class, (l.len - max_len) as usize) };
+            }
         }
     }
 
@@ -237,7 +276,8 @@ impl ThreadCache {
             let len = self.lists[class].len as usize;
             // SAFETY: forwarded precondition.
             unsafe { self.release(central, class, len) };
-            self.lists[class].max_len = CLASSES[class].batch;
+            self.set_max_len(class, 1);
+            self.lists[class].overages = 0;
         }
         let delta = self.report();
         if delta != 0 {
@@ -245,5 +285,129 @@ impl ThreadCache {
             // SAFETY: an empty list is a valid (empty) batch.
             unsafe { central.free_batch(0, ptr::null_mut(), 0, delta) };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_heap(f: impl FnOnce(&CentralHeap)) {
+        let h = CentralHeap::new();
+        f(&h);
+        // SAFETY: the test released every block it used.
+        unsafe { h.release_all() };
+    }
+
+    #[test]
+    fn a_missing_class_earns_a_deeper_list() {
+        with_heap(|h| {
+            let mut c = ThreadCache::new();
+            let class = 2;
+            let batch = CLASSES[class].batch;
+            assert_eq!(c.lists[class].max_len, 1, "slow start");
+            let mut live = Vec::new();
+            let mut misses = 0;
+            while c.lists[class].max_len <= batch {
+                if c.lists[class].len == 0 {
+                    misses += 1;
+                }
+                // SAFETY: valid class; `c` is only used with `h`.
+                live.push(unsafe { c.alloc(h, class) });
+            }
+            assert_eq!(misses, batch, "one step per miss up to a batch, then a batch per miss");
+            assert_eq!(c.lists[class].max_len, 2 * batch);
+            assert!(c.lists[class].max_len <= MAX_BATCHES_PER_LIST * batch);
+            for p in live {
+                // SAFETY: blocks of `class` from `h`.
+                unsafe { c.free(h, p, class) };
+            }
+            assert!(c.lists[class].len <= c.lists[class].max_len);
+            // SAFETY: `c` is only used with `h`.
+            unsafe { c.flush(h) };
+            assert_eq!(c.cached_bytes(), 0);
+            let s = h.stats(None);
+            assert_eq!((s.bytes_in_use, s.bytes_in_thread_caches), (0, 0), "{s:?}");
+            h.check().unwrap();
+        });
+    }
+
+    #[test]
+    fn an_overfull_list_flushes_one_batch_to_the_central_heap() {
+        with_heap(|h| {
+            let mut c = ThreadCache::new();
+            let class = 0;
+            let batch = CLASSES[class].batch as usize;
+            c.set_max_len(class, 2 * batch as u32);
+            let (head, n) = h.alloc_batch(class, 2 * batch + 1, 0);
+            assert_eq!(n, 2 * batch + 1);
+            let mut b = head;
+            let before = h.stats(None).small_blocks_flushed;
+            while !b.is_null() {
+                // SAFETY: walking a list the heap just handed out.
+                let next = unsafe { (*b).next };
+                // SAFETY: a block of class 0 from `h`.
+                unsafe { c.free(h, b.cast(), class) };
+                b = next;
+            }
+            let flushed = h.stats(None).small_blocks_flushed - before;
+            assert_eq!(flushed as usize, batch, "one batch went back when len passed max_len");
+            assert_eq!(c.lists[class].len as usize, batch + 1);
+            // SAFETY: `c` is only used with `h`.
+            unsafe { c.flush(h) };
+            h.check().unwrap();
+        });
+    }
+
+    #[test]
+    fn a_consumer_thread_stops_hoarding_after_repeated_overflows() {
+        with_heap(|h| {
+            let mut c = ThreadCache::new();
+            let class = 1;
+            let batch = CLASSES[class].batch;
+            c.set_max_len(class, 4 * batch);
+            for _ in 0..(MAX_OVERAGES + 1) * 4 {
+                let (head, n) = h.alloc_batch(class, batch as usize, 0);
+                let mut b = head;
+                for _ in 0..n {
+                    // SAFETY: walking and freeing blocks the heap handed out.
+                    unsafe {
+                        let next = (*b).next;
+                        c.free(h, b.cast(), class);
+                        b = next;
+                    }
+                }
+            }
+            assert!(c.lists[class].max_len < 4 * batch, "the limit shrank");
+            // SAFETY: `c` is only used with `h`.
+            unsafe { c.flush(h) };
+            h.check().unwrap();
+        });
+    }
+
+    #[test]
+    fn a_thread_cache_stays_near_its_byte_budget() {
+        with_heap(|h| {
+            let mut c = ThreadCache::new();
+            let mut live = Vec::new();
+            // Allocate then free a lot of every class.
+            for class in 0..NUM_CLASSES {
+                for _ in 0..CLASSES[class].batch * 8 {
+                    // SAFETY: valid class; `c` is only used with `h`.
+                    live.push((unsafe { c.alloc(h, class) }, class));
+                }
+            }
+            for (p, class) in live {
+                // SAFETY: blocks of their class from `h`.
+                unsafe { c.free(h, p, class) };
+            }
+            let cached = c.cached_bytes();
+            let one_each: usize = (0..NUM_CLASSES).map(block_size).sum();
+            assert!(cached <= THREAD_BUDGET + one_each, "cached {cached} over budget");
+            assert!(c.capacity <= THREAD_BUDGET);
+            // SAFETY: `c` is only used with `h`.
+            unsafe { c.flush(h) };
+            h.check().unwrap();
+        });
     }
 }
