@@ -46,6 +46,7 @@
 
 mod cache;
 mod central;
+mod ffi;
 mod fork;
 mod front;
 mod global;

@@ -1,0 +1,133 @@
+/*
+ * memalloc.h - C interface of memalloc, a thread-safe general-purpose
+ * memory allocator written in Rust.
+ *
+ * Link against libmemalloc.a (static) or libmemalloc.so (shared); see
+ * README.md, "Using memalloc from C". All functions are thread-safe and use
+ * one process-wide heap: every thread has a private cache of free blocks in
+ * front of a shared central heap. Memory from ma_* must be released with
+ * ma_free / ma_realloc, never with the system free (unless the library was
+ * built with the `override` feature and replaces the system allocator, in
+ * which case malloc and ma_malloc are the same heap).
+ *
+ * Failures return NULL and set errno (ENOMEM, or EINVAL for a bad
+ * alignment); nothing here aborts on out-of-memory. Passing a pointer that
+ * this heap did not hand out, or freeing a large block twice, aborts the
+ * process with a one-line message on stderr.
+ */
+#ifndef MEMALLOC_H
+#define MEMALLOC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Alignment of every pointer returned by ma_malloc, ma_calloc and
+ * ma_realloc. */
+#define MA_MALLOC_ALIGN 16
+
+/*
+ * Allocates `size` bytes aligned to MA_MALLOC_ALIGN. ma_malloc(0) returns a
+ * unique pointer that must be freed. Returns NULL and sets errno = ENOMEM
+ * if memory is exhausted or size > PTRDIFF_MAX.
+ */
+void *ma_malloc(size_t size);
+
+/*
+ * Allocates zeroed memory for `n` objects of `size` bytes. Returns NULL and
+ * sets errno = ENOMEM if n * size overflows or memory is exhausted.
+ */
+void *ma_calloc(size_t n, size_t size);
+
+/*
+ * Resizes the block `ptr` to `size` bytes, keeping its contents up to the
+ * smaller of the old and new sizes; the result may move.
+ *   ma_realloc(NULL, n) is ma_malloc(n);
+ *   ma_realloc(p, 0) frees p and returns NULL (as glibc's realloc does);
+ *   on failure returns NULL, sets errno = ENOMEM, and `ptr` stays valid.
+ */
+void *ma_realloc(void *ptr, size_t size);
+
+/*
+ * Frees a block from this heap; ma_free(NULL) does nothing. Never changes
+ * errno.
+ */
+void ma_free(void *ptr);
+
+/*
+ * Number of usable bytes in the live block `ptr` (at least the size that
+ * was requested; all of them may be used). Returns 0 for NULL.
+ */
+size_t ma_usable_size(const void *ptr);
+
+/*
+ * C11 aligned_alloc: `size` bytes aligned to `alignment`, which must be a
+ * power of two (any size, not only multiples of the alignment, is
+ * accepted). Returns NULL with errno = EINVAL for a bad alignment, errno =
+ * ENOMEM if out of memory. Alignments up to at least 2 MiB are supported
+ * efficiently; larger ones get a dedicated mapping.
+ */
+void *ma_aligned_alloc(size_t alignment, size_t size);
+
+/*
+ * POSIX posix_memalign: stores in *memptr a block of `size` bytes aligned
+ * to `alignment`, which must be a power of two and a multiple of
+ * sizeof(void *). Returns 0 on success, EINVAL for a bad alignment, ENOMEM
+ * if out of memory; on failure *memptr is unchanged. errno is not changed.
+ */
+int ma_posix_memalign(void **memptr, size_t alignment, size_t size);
+
+/*
+ * Statistics of the process-wide heap, field by field the Rust
+ * `memalloc::Stats`. Figures are exact for the central heap; blocks held in
+ * thread caches are counted as of each thread's last exchange with it.
+ */
+typedef struct ma_stats {
+    size_t bytes_in_use;             /* bytes in blocks handed out (block sizes) */
+    size_t bytes_in_thread_caches;   /* free bytes held by thread caches */
+    size_t bytes_in_central_batches; /* free bytes in the central per-class batches */
+    size_t bytes_mapped;             /* bytes mapped from the OS (regions + huge) */
+    size_t bytes_free_runs;          /* bytes in free page runs (resident or purged) */
+    size_t bytes_purged;             /* bytes of free runs returned with madvise */
+    size_t regions;                  /* regions currently mapped */
+    size_t huge_allocations;         /* live huge allocations (one mapping each) */
+    size_t free_runs;                /* number of free page runs */
+    size_t largest_free_run;         /* bytes in the largest free run */
+    uint64_t large_allocs;           /* page-run allocations made, ever */
+    uint64_t huge_allocs;            /* dedicated-mapping allocations made, ever */
+    uint64_t small_blocks_refilled;  /* blocks handed to thread caches, ever */
+    uint64_t small_blocks_flushed;   /* blocks returned by thread caches, ever */
+    uint64_t maps;                   /* mappings created, ever */
+    uint64_t unmaps;                 /* mappings released, ever */
+    uint64_t purges;                 /* free runs purged with madvise, ever */
+} ma_stats_t;
+
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+_Static_assert(sizeof(ma_stats_t) == 10 * sizeof(size_t) + 7 * sizeof(uint64_t),
+               "ma_stats_t must match memalloc::Stats");
+#elif defined(__cplusplus) && __cplusplus >= 201103L
+static_assert(sizeof(ma_stats_t) == 10 * sizeof(size_t) + 7 * sizeof(uint64_t),
+              "ma_stats_t must match memalloc::Stats");
+#endif
+
+/*
+ * Fills *out with a snapshot of the process-wide heap's statistics. Does
+ * nothing if out is NULL. Does not allocate.
+ */
+void ma_stats(ma_stats_t *out);
+
+/*
+ * Writes a human-readable report to stderr: bytes in use and mapped, thread
+ * cache and central batch totals, and the free page runs by size. Does not
+ * allocate.
+ */
+void ma_print_stats(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MEMALLOC_H */

@@ -1,0 +1,512 @@
+//! The C ABI: `ma_*` functions (declared in `include/memalloc.h`) and, with
+//! feature `override`, the libc allocation functions themselves, so that
+//! `libmemalloc.so` can replace the system allocator with `LD_PRELOAD`.
+//!
+//! ```text
+//!   C caller ──▶ ma_malloc / malloc ... ──▶ crate::global (process-wide heap)
+//!                 │ errno: ENOMEM / EINVAL on failure, free keeps errno
+//!                 │ glibc argument rules (realloc(p, 0), memalign rounding)
+//!   .init_array ──▶ fork::register()   (first pthread_atfork handler)
+//! ```
+//!
+//! Rules every function here keeps:
+//! - nothing allocates through the global allocator (inside the override
+//!   library, Rust's `System` allocator *is* our `malloc`);
+//! - nothing panics: all arithmetic is checked or wrapping by construction,
+//!   and an `extern "C"` function that did panic would abort, never unwind;
+//! - the only libc calls are `__errno_location` and (at load time)
+//!   `pthread_atfork`, neither of which allocates.
+//!
+//! The functions follow glibc's documented behaviour, which is what programs
+//! run under `LD_PRELOAD` expect: `malloc(0)` returns a unique pointer,
+//! `realloc(NULL, n)` is `malloc(n)`, `realloc(p, 0)` frees `p` and returns
+//! NULL, `memalign` rounds a non-power-of-two alignment up, `aligned_alloc`
+//! rejects one with `EINVAL` (as glibc 2.38 and later do), and
+//! `posix_memalign` returns its error instead of setting `errno`.
+
+use crate::global;
+use crate::stats::Stats;
+use core::ffi::{c_int, c_void};
+use core::ptr;
+
+/// `errno` of the calling thread.
+#[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple", target_os = "freebsd"))]
+mod errno {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    use libc::__errno_location as location;
+    #[cfg(any(target_vendor = "apple", target_os = "freebsd"))]
+    use libc::__error as location;
+
+    #[inline]
+    pub(super) fn get() -> i32 {
+        // SAFETY: libc returns this thread's errno slot, valid for the
+        // thread's lifetime; reading it allocates nothing.
+        unsafe { *location() }
+    }
+
+    #[inline]
+    pub(super) fn set(e: i32) {
+        // SAFETY: as in `get`.
+        unsafe { *location() = e };
+    }
+}
+
+/// Platforms whose errno we cannot reach: the C ABI still works, it just
+/// reports failures by the null return alone.
+#[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple", target_os = "freebsd")))]
+mod errno {
+    #[inline]
+    pub(super) fn get() -> i32 {
+        0
+    }
+
+    #[inline]
+    pub(super) fn set(_e: i32) {}
+}
+
+#[cfg(unix)]
+const ENOMEM: c_int = libc::ENOMEM;
+#[cfg(unix)]
+const EINVAL: c_int = libc::EINVAL;
+#[cfg(not(unix))]
+const ENOMEM: c_int = 12;
+#[cfg(not(unix))]
+const EINVAL: c_int = 22;
+
+/// Returns `p`, setting `errno = ENOMEM` if it is null (the failure path of
+/// every allocating function).
+#[inline(always)]
+fn enomem_if_null(p: *mut u8) -> *mut c_void {
+    if p.is_null() {
+        out_of_memory()
+    } else {
+        p.cast()
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn out_of_memory() -> *mut c_void {
+    errno::set(ENOMEM);
+    ptr::null_mut()
+}
+
+#[cold]
+#[inline(never)]
+fn invalid_argument() -> *mut c_void {
+    errno::set(EINVAL);
+    ptr::null_mut()
+}
+
+// ---------------------------------------------------------------------------
+// Shared implementations (the `ma_*` and libc names both use these)
+// ---------------------------------------------------------------------------
+
+#[inline(always)]
+fn do_malloc(size: usize) -> *mut c_void {
+    // SAFETY: `malloc` is safe to call; the block is the C caller's to free.
+    enomem_if_null(unsafe { global::malloc(size) })
+}
+
+#[inline(always)]
+fn do_calloc(n: usize, size: usize) -> *mut c_void {
+    // SAFETY: as `do_malloc`; `calloc` checks `n * size` for overflow.
+    enomem_if_null(unsafe { global::calloc(n, size) })
+}
+
+/// # Safety
+/// `ptr` is null or a live block of the process-wide heap.
+#[inline(always)]
+unsafe fn do_realloc(ptr: *mut c_void, size: usize) -> *mut c_void {
+    if !ptr.is_null() && size == 0 {
+        // glibc frees and returns NULL; that is not a failure, errno stays.
+        // SAFETY: caller's precondition.
+        unsafe { do_free(ptr) };
+        return ptr::null_mut();
+    }
+    // SAFETY: caller's precondition; `global::realloc` handles a null `ptr`
+    // and leaves the old block intact when it returns null.
+    enomem_if_null(unsafe { global::realloc(ptr.cast(), size) })
+}
+
+/// # Safety
+/// `ptr` is null or a live block of the process-wide heap, not used
+/// afterwards.
+#[inline(always)]
+unsafe fn do_free(ptr: *mut c_void) {
+    if ptr.is_null() {
+        return;
+    }
+    // Returning pages to the OS or waking a lock waiter makes system calls
+    // that may set errno; callers of free may rely on it being unchanged.
+    let saved = errno::get();
+    // SAFETY: caller's precondition.
+    unsafe { global::free(ptr.cast()) };
+    errno::set(saved);
+}
+
+/// # Safety
+/// `ptr` is null or a live block of the process-wide heap.
+#[inline(always)]
+unsafe fn do_usable_size(ptr: *const c_void) -> usize {
+    if ptr.is_null() {
+        return 0;
+    }
+    // SAFETY: caller's precondition.
+    unsafe { global::usable_size(ptr.cast()) }
+}
+
+/// Allocates with `align` already known to be a power of two.
+#[inline(always)]
+fn alloc_aligned(align: usize, size: usize) -> *mut c_void {
+    // SAFETY: `align` is a power of two; the block is the caller's.
+    enomem_if_null(unsafe { global::aligned_alloc(align, size) })
+}
+
+/// C11 `aligned_alloc`: `EINVAL` unless `align` is a power of two.
+fn do_aligned_alloc(align: usize, size: usize) -> *mut c_void {
+    if !align.is_power_of_two() {
+        return invalid_argument();
+    }
+    alloc_aligned(align, size)
+}
+
+/// POSIX `posix_memalign`: the error is returned, `errno` is left alone.
+///
+/// # Safety
+/// `out` is valid for a pointer-sized write.
+unsafe fn do_posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
+    if !align.is_power_of_two() || align < size_of::<*mut c_void>() {
+        return EINVAL;
+    }
+    if out.is_null() {
+        return EINVAL;
+    }
+    let saved = errno::get();
+    // SAFETY: `align` is a power of two.
+    let p = unsafe { global::aligned_alloc(align, size) };
+    errno::set(saved);
+    if p.is_null() {
+        return ENOMEM;
+    }
+    // SAFETY: caller's precondition; `out` is non-null.
+    unsafe { *out = p.cast() };
+    0
+}
+
+/// `ma_stats_t` in `include/memalloc.h`: [`Stats`] field by field, in order.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MaStats {
+    bytes_in_use: usize,
+    bytes_in_thread_caches: usize,
+    bytes_in_central_batches: usize,
+    bytes_mapped: usize,
+    bytes_free_runs: usize,
+    bytes_purged: usize,
+    regions: usize,
+    huge_allocations: usize,
+    free_runs: usize,
+    largest_free_run: usize,
+    large_allocs: u64,
+    huge_allocs: u64,
+    small_blocks_refilled: u64,
+    small_blocks_flushed: u64,
+    maps: u64,
+    unmaps: u64,
+    purges: u64,
+}
+
+// The header static-asserts the same size: 10 size_t followed by 7 uint64_t.
+const _: () = assert!(size_of::<MaStats>() == 10 * size_of::<usize>() + 7 * size_of::<u64>());
+
+impl From<Stats> for MaStats {
+    fn from(s: Stats) -> Self {
+        // No `..`: a field added to `Stats` fails to compile here until the
+        // C struct (and the header) gain it too.
+        let Stats {
+            bytes_in_use,
+            bytes_in_thread_caches,
+            bytes_in_central_batches,
+            bytes_mapped,
+            bytes_free_runs,
+            bytes_purged,
+            regions,
+            huge_allocations,
+            free_runs,
+            largest_free_run,
+            large_allocs,
+            huge_allocs,
+            small_blocks_refilled,
+            small_blocks_flushed,
+            maps,
+            unmaps,
+            purges,
+        } = s;
+        MaStats {
+            bytes_in_use,
+            bytes_in_thread_caches,
+            bytes_in_central_batches,
+            bytes_mapped,
+            bytes_free_runs,
+            bytes_purged,
+            regions,
+            huge_allocations,
+            free_runs,
+            largest_free_run,
+            large_allocs,
+            huge_allocs,
+            small_blocks_refilled,
+            small_blocks_flushed,
+            maps,
+            unmaps,
+            purges,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// ma_* (always exported)
+// ---------------------------------------------------------------------------
+
+/// `malloc` of the process-wide heap. See `include/memalloc.h`.
+///
+/// # Safety
+/// Always safe to call; the block must be freed exactly once.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ma_malloc(size: usize) -> *mut c_void {
+    do_malloc(size)
+}
+
+/// `calloc` of the process-wide heap. See `include/memalloc.h`.
+///
+/// # Safety
+/// As [`ma_malloc`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ma_calloc(n: usize, size: usize) -> *mut c_void {
+    do_calloc(n, size)
+}
+
+/// `realloc` of the process-wide heap. See `include/memalloc.h`.
+///
+/// # Safety
+/// `ptr` is null or a live block from `ma_*`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ma_realloc(ptr: *mut c_void, size: usize) -> *mut c_void {
+    // SAFETY: caller's precondition.
+    unsafe { do_realloc(ptr, size) }
+}
+
+/// `free` of the process-wide heap. See `include/memalloc.h`.
+///
+/// # Safety
+/// `ptr` is null or a live block from `ma_*`, not used afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ma_free(ptr: *mut c_void) {
+    // SAFETY: caller's precondition.
+    unsafe { do_free(ptr) }
+}
+
+/// Usable size of a block (0 for NULL). See `include/memalloc.h`.
+///
+/// # Safety
+/// `ptr` is null or a live block from `ma_*`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ma_usable_size(ptr: *const c_void) -> usize {
+    // SAFETY: caller's precondition.
+    unsafe { do_usable_size(ptr) }
+}
+
+/// C11 `aligned_alloc`. See `include/memalloc.h`.
+///
+/// # Safety
+/// As [`ma_malloc`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ma_aligned_alloc(align: usize, size: usize) -> *mut c_void {
+    do_aligned_alloc(align, size)
+}
+
+/// POSIX `posix_memalign`. See `include/memalloc.h`.
+///
+/// # Safety
+/// `out` is valid for a pointer-sized write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ma_posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
+    // SAFETY: caller's precondition.
+    unsafe { do_posix_memalign(out, align, size) }
+}
+
+/// Fills `*out` with the process-wide heap's statistics (nothing for NULL).
+///
+/// # Safety
+/// `out` is null or valid for writing one `ma_stats_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ma_stats(out: *mut MaStats) {
+    if out.is_null() {
+        return;
+    }
+    let s = MaStats::from(global::stats());
+    // SAFETY: caller's precondition; `out` is non-null. `write_unaligned`
+    // tolerates a caller's packed buffer.
+    unsafe { out.write_unaligned(s) };
+}
+
+/// Prints heap usage and free runs to stderr, without allocating.
+///
+/// # Safety
+/// Always safe to call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ma_print_stats() {
+    global::print_stats();
+}
+
+// ---------------------------------------------------------------------------
+// Load-time registration of the fork handlers
+// ---------------------------------------------------------------------------
+
+/// Registers the fork handlers when the library is loaded, before any
+/// other library or the program can register its own.
+///
+/// glibc runs `prepare` handlers in reverse registration order and `child`
+/// handlers in registration order. Registered first, ours take the heap
+/// lock last before `fork` and release it first in the child, so handlers
+/// registered later may allocate in any of their phases. (Registering
+/// lazily on first use could also call `pthread_atfork` from inside another
+/// handler, while glibc holds its handler-list lock: a self-deadlock.)
+#[cfg(all(unix, not(target_vendor = "apple")))]
+extern "C" fn register_fork_handlers_at_load() {
+    crate::fork::register();
+}
+
+#[cfg(all(unix, not(target_vendor = "apple")))]
+#[used]
+#[unsafe(link_section = ".init_array")]
+static REGISTER_FORK_HANDLERS_AT_LOAD: extern "C" fn() = register_fork_handlers_at_load;
+
+// ---------------------------------------------------------------------------
+// The libc names (feature `override`)
+// ---------------------------------------------------------------------------
+
+/// The system allocator's entry points, replaced. Each is the glibc
+/// function of the same name, backed by the process-wide heap.
+#[cfg(feature = "override")]
+pub mod replace {
+    use super::*;
+
+    /// C `malloc`.
+    ///
+    /// # Safety
+    /// As [`ma_malloc`].
+    #[unsafe(no_mangle)]
+    pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
+        do_malloc(size)
+    }
+
+    /// C `calloc`.
+    ///
+    /// # Safety
+    /// As [`ma_malloc`].
+    #[unsafe(no_mangle)]
+    pub unsafe extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
+        do_calloc(n, size)
+    }
+
+    /// C `realloc`; `realloc(p, 0)` frees `p` and returns NULL (glibc).
+    ///
+    /// # Safety
+    /// `ptr` is null or a live block of this allocator.
+    #[unsafe(no_mangle)]
+    pub unsafe extern "C" fn realloc(ptr: *mut c_void, size: usize) -> *mut c_void {
+        // SAFETY: caller's precondition.
+        unsafe { do_realloc(ptr, size) }
+    }
+
+    /// glibc/BSD `reallocarray`: `realloc(ptr, n * size)` with an overflow
+    /// check (`ENOMEM`, `ptr` untouched).
+    ///
+    /// # Safety
+    /// As [`realloc`].
+    #[unsafe(no_mangle)]
+    pub unsafe extern "C" fn reallocarray(ptr: *mut c_void, n: usize, size: usize) -> *mut c_void {
+        match n.checked_mul(size) {
+            // SAFETY: caller's precondition.
+            Some(total) => unsafe { do_realloc(ptr, total) },
+            None => out_of_memory(),
+        }
+    }
+
+    /// C `free`; keeps `errno`.
+    ///
+    /// # Safety
+    /// `ptr` is null or a live block of this allocator, not used afterwards.
+    #[unsafe(no_mangle)]
+    pub unsafe extern "C" fn free(ptr: *mut c_void) {
+        // SAFETY: caller's precondition.
+        unsafe { do_free(ptr) }
+    }
+
+    /// POSIX `posix_memalign`.
+    ///
+    /// # Safety
+    /// As [`ma_posix_memalign`].
+    #[unsafe(no_mangle)]
+    pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
+        // SAFETY: caller's precondition.
+        unsafe { do_posix_memalign(out, align, size) }
+    }
+
+    /// C11 `aligned_alloc`: `EINVAL` unless `align` is a power of two.
+    ///
+    /// # Safety
+    /// As [`ma_malloc`].
+    #[unsafe(no_mangle)]
+    pub unsafe extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
+        do_aligned_alloc(align, size)
+    }
+
+    /// glibc `memalign`: an alignment that is not a power of two is rounded
+    /// up to one; `EINVAL` if that is impossible.
+    ///
+    /// # Safety
+    /// As [`ma_malloc`].
+    #[unsafe(no_mangle)]
+    pub unsafe extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
+        match align.checked_next_power_of_two() {
+            Some(a) if a <= isize::MAX as usize / 2 + 1 => alloc_aligned(a.max(1), size),
+            _ => invalid_argument(),
+        }
+    }
+
+    /// `valloc`: `memalign(page size, size)`.
+    ///
+    /// # Safety
+    /// As [`ma_malloc`].
+    #[unsafe(no_mangle)]
+    pub unsafe extern "C" fn valloc(size: usize) -> *mut c_void {
+        alloc_aligned(crate::os::page_size(), size)
+    }
+
+    /// glibc `pvalloc`: `valloc` of `size` rounded up to whole pages (one
+    /// page for 0).
+    ///
+    /// # Safety
+    /// As [`ma_malloc`].
+    #[unsafe(no_mangle)]
+    pub unsafe extern "C" fn pvalloc(size: usize) -> *mut c_void {
+        let page = crate::os::page_size();
+        match size.max(1).checked_add(page - 1) {
+            Some(n) => alloc_aligned(page, n & !(page - 1)),
+            None => out_of_memory(),
+        }
+    }
+
+    /// glibc `malloc_usable_size` (0 for NULL).
+    ///
+    /// # Safety
+    /// `ptr` is null or a live block of this allocator.
+    #[unsafe(no_mangle)]
+    pub unsafe extern "C" fn malloc_usable_size(ptr: *mut c_void) -> usize {
+        // SAFETY: caller's precondition.
+        unsafe { do_usable_size(ptr) }
+    }
+}
