@@ -225,7 +225,7 @@ impl ThreadCache {
     }
 
     /// Gives `n` blocks from the head of `class`'s list back to `central`
-    /// (whole batches where possible, so they land in transfer slots).
+    /// (whole batches where possible, so the central heap can keep them whole).
     unsafe fn release(&mut self, central: &CentralHeap, class: usize, mut n: usize) {
         let batch = CLASSES[class].batch as usize;
         while n > 0 {

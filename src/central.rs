@@ -5,7 +5,7 @@
 //!          │ alloc_batch ▲ free_batch       │        ▲
 //!  ════════╪═════════════╪══════════════════╪════════╪════════ Lock ══════
 //!          ▼             │                  ▼        │
-//!   per class c:  transfer slots [batch][batch]...   (whole batches: O(1))
+//!   per class c:  batch stack [batch]─▶[batch]─▶...  (whole batches: O(1))
 //!                 partial spans ──▶ span ──▶ span    (carve / return blocks)
 //!                        │ new span       ▲ span empty
 //!                        ▼                │
@@ -55,14 +55,25 @@ const EMPTY_REGION_RESERVE: usize = 1;
 /// [2^k, 2^(k+1)) pages for k = 7..13.
 const EXACT_BINS: usize = 128;
 const NUM_BINS: usize = EXACT_BINS + (MAX_REGION_PAGES.trailing_zeros() as usize - 7) + 1;
-/// Transfer slots per class, and the bytes they may hold per class.
-const TRANSFER_SLOTS: usize = 64;
+/// Bytes of whole batches the central heap keeps per class, and the most
+/// batches it keeps for any class.
 const TRANSFER_BYTES: usize = 512 * 1024;
+const MAX_TRANSFER_BATCHES: usize = 64;
 
-/// Full batches a class's transfer slots may hold.
+/// Full batches a class may keep in the central heap.
 fn transfer_capacity(class: usize) -> usize {
     let c = &CLASSES[class];
-    (TRANSFER_BYTES / (c.batch as usize * c.block_size as usize)).clamp(1, TRANSFER_SLOTS)
+    (TRANSFER_BYTES / (c.batch as usize * c.block_size as usize)).clamp(1, MAX_TRANSFER_BATCHES)
+}
+
+/// The link to the next batch, kept in the second word of a batch's head
+/// block (every block is at least 16 bytes).
+///
+/// # Safety
+/// `head` is a free block of at least 16 bytes owned by the central heap.
+unsafe fn next_batch(head: *mut Block) -> *mut *mut Block {
+    // SAFETY: the second word lies inside the block (caller).
+    unsafe { (head as *mut *mut Block).add(1) }
 }
 
 /// What a pointer handed out by this heap is.
@@ -78,12 +89,14 @@ pub(crate) enum Kind {
 
 /// Per-class supply of blocks.
 ///
-/// Invariants: `slots[..nslots]` each head a null-terminated list of exactly
-/// `CLASSES[c].batch` blocks of class `c`; `partial` lists exactly the spans
-/// of class `c` with `used > 0` that still have a free or uncarved block.
+/// Invariants: `batches` is a stack of `nbatches ≤ transfer_capacity(c)`
+/// whole batches, linked through [`next_batch`]; each is a null-terminated
+/// list of exactly `CLASSES[c].batch` blocks of class `c`. `partial` lists
+/// exactly the spans of class `c` with `used > 0` that still have a free or
+/// uncarved block.
 struct ClassSupply {
-    slots: [*mut Block; TRANSFER_SLOTS],
-    nslots: usize,
+    batches: *mut Block,
+    nbatches: usize,
     partial: *mut PageDesc,
 }
 
@@ -96,9 +109,9 @@ struct Counters {
     huge_user_bytes: usize,
     huges: usize,
     free_pages: usize,
-    /// Bytes of small blocks out of their spans (in caches, slots or use).
+    /// Bytes of small blocks out of their spans (in caches, central batches or use).
     small_out: usize,
-    /// Bytes of small blocks in transfer slots.
+    /// Bytes of small blocks in whole batches kept centrally.
     transfer: usize,
     /// Bytes in thread caches, as last reported.
     cached: usize,
@@ -140,8 +153,8 @@ unsafe impl Sync for CentralHeap {}
 impl CentralState {
     const fn new() -> Self {
         const EMPTY: ClassSupply = ClassSupply {
-            slots: [ptr::null_mut(); TRANSFER_SLOTS],
-            nslots: 0,
+            batches: ptr::null_mut(),
+            nbatches: 0,
             partial: ptr::null_mut(),
         };
         CentralState {
@@ -859,13 +872,14 @@ impl CentralState {
     }
 
     unsafe fn trim(&mut self) {
-        // SAFETY: lock held; the slots hold blocks of their class.
+        // SAFETY: lock held; the batches hold blocks of their class.
         unsafe {
             for class in 0..NUM_CLASSES {
-                while self.classes[class].nslots > 0 {
+                while self.classes[class].nbatches > 0 {
                     let sc = &mut self.classes[class];
-                    sc.nslots -= 1;
-                    let head = sc.slots[sc.nslots];
+                    let head = sc.batches;
+                    sc.batches = *next_batch(head);
+                    sc.nbatches -= 1;
                     let n = CLASSES[class].batch as usize;
                     self.c.transfer -= n * block_size(class);
                     self.return_list(class, head);
@@ -924,12 +938,13 @@ impl CentralState {
     unsafe fn take_blocks(&mut self, owner: usize, class: usize, want: usize) -> (*mut Block, usize) {
         let info = CLASSES[class];
         let size = info.block_size as usize;
-        // SAFETY: lock held; slots and partial spans belong to `class`.
+        // SAFETY: lock held; batches and partial spans belong to `class`.
         unsafe {
             let sc = &mut self.classes[class];
-            if sc.nslots > 0 && want >= info.batch as usize {
-                sc.nslots -= 1;
-                let head = sc.slots[sc.nslots];
+            if sc.nbatches > 0 && want >= info.batch as usize {
+                let head = sc.batches;
+                sc.batches = *next_batch(head);
+                sc.nbatches -= 1;
                 self.c.transfer -= info.batch as usize * size;
                 return (head, info.batch as usize);
             }
@@ -985,9 +1000,11 @@ impl CentralState {
     unsafe fn give_blocks(&mut self, class: usize, head: *mut Block, count: usize) {
         let info = CLASSES[class];
         let sc = &mut self.classes[class];
-        if count == info.batch as usize && sc.nslots < transfer_capacity(class) {
-            sc.slots[sc.nslots] = head;
-            sc.nslots += 1;
+        if count == info.batch as usize && sc.nbatches < transfer_capacity(class) {
+            // SAFETY: `head` is a free block of this class, now ours.
+            unsafe { *next_batch(head) = sc.batches };
+            sc.batches = head;
+            sc.nbatches += 1;
             self.c.transfer += count * info.block_size as usize;
             return;
         }
@@ -1347,16 +1364,24 @@ impl CentralState {
                     }
                     s = (*s).next;
                 }
-                for i in 0..sc.nslots {
+                let mut batch = sc.batches;
+                for _ in 0..sc.nbatches {
+                    if batch.is_null() {
+                        return Err("fewer transfer batches than counted");
+                    }
                     let mut n = 0;
-                    let mut b = sc.slots[i];
+                    let mut b = batch;
+                    batch = *next_batch(batch);
                     while !b.is_null() && n <= CLASSES[class].batch {
                         n += 1;
                         b = (*b).next;
                     }
                     if n != CLASSES[class].batch {
-                        return Err("transfer slot does not hold exactly one batch");
+                        return Err("transfer batch does not hold exactly one batch of blocks");
                     }
+                }
+                if !batch.is_null() || sc.nbatches > transfer_capacity(class) {
+                    return Err("more transfer batches than counted or allowed");
                 }
             }
             let mut huge_bytes = 0;
@@ -1598,7 +1623,7 @@ mod tests {
     }
 
     #[test]
-    fn transfer_slots_move_whole_batches_without_touching_spans() {
+    fn whole_batches_move_through_the_central_heap_without_touching_spans() {
         let h = CentralHeap::new();
         let class = 3;
         let batch = CLASSES[class].batch as usize;
