@@ -20,7 +20,8 @@ pub struct Stats {
     pub bytes_mapped: usize,
     /// Bytes in free runs of pages (resident or purged).
     pub bytes_free_runs: usize,
-    /// Bytes of free runs returned to the OS with `madvise` and not reused since.
+    /// Bytes of free runs known not to be resident: returned to the OS with
+    /// `madvise`, or never touched since they were mapped.
     pub bytes_purged: usize,
     /// Regions currently mapped.
     pub regions: usize,
@@ -113,7 +114,7 @@ pub(crate) fn print_report(title: &str, s: &Stats, bins: &[BinLine]) {
     line(&mut w);
     let _ = writeln!(
         w,
-        "  free runs {} ({} B, {} B purged, largest {} B)",
+        "  free runs {} ({} B, {} B not resident, largest {} B)",
         s.free_runs, s.bytes_free_runs, s.bytes_purged, s.largest_free_run
     );
     line(&mut w);

@@ -1,0 +1,67 @@
+//! memalloc as the global allocator of a multithreaded program: runs an
+//! allocation-heavy workload for a few seconds, prints its throughput, the
+//! same workload's throughput under `std::alloc::System` (the
+//! `global_system` example, built and run as a child when started through
+//! cargo), the RSS after a free-everything phase, and `print_stats()`.
+//!
+//! Run: `cargo run --release --example global`
+
+#[global_allocator]
+static GLOBAL: memalloc::Memalloc = memalloc::Memalloc;
+
+#[path = "shared/workload.rs"]
+mod workload;
+
+use std::time::Duration;
+
+fn main() {
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2);
+    let secs: u64 = std::env::var("MEMALLOC_EXAMPLE_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
+    let ops = workload::run(threads, Duration::from_secs(secs));
+    println!("memalloc: {threads} threads, {ops:.0} ops/s");
+
+    if let Some(system_ops) = system_figure(secs) {
+        println!("system:   {threads} threads, {system_ops:.0} ops/s");
+        println!("memalloc / system throughput: {:.2}x", ops / system_ops);
+    }
+
+    let (start, peak, after) = workload::free_everything_phase();
+    std::thread::sleep(Duration::from_millis(memalloc::limits::PURGE_DELAY_MS + 100));
+    // Any free after the delay runs the purge check; trim() would force it.
+    drop(vec![0u8; 1 << 20]);
+    let settled = workload::rss();
+    memalloc::trim();
+    let trimmed = workload::rss();
+    let mib = |b: usize| b as f64 / (1 << 20) as f64;
+    println!(
+        "RSS: start {:.1} MiB, peak {:.1} MiB, right after freeing {:.1} MiB, after the purge delay {:.1} MiB, after trim() {:.1} MiB",
+        mib(start),
+        mib(peak),
+        mib(after),
+        mib(settled),
+        mib(trimmed)
+    );
+    memalloc::print_stats();
+}
+
+/// Builds and runs the `global_system` example (same workload, System
+/// allocator) when started through cargo; None otherwise.
+fn system_figure(secs: u64) -> Option<f64> {
+    let cargo = std::env::var_os("CARGO")?;
+    let profile = if cfg!(debug_assertions) { vec![] } else { vec!["--release"] };
+    let status = std::process::Command::new(&cargo)
+        .args(["build", "--quiet", "--example", "global_system"])
+        .args(&profile)
+        .status()
+        .ok()?;
+    if !status.success() {
+        return None;
+    }
+    let exe = std::env::current_exe().ok()?.with_file_name("global_system");
+    let out = std::process::Command::new(exe)
+        .env("MEMALLOC_EXAMPLE_SECS", secs.to_string())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines().find_map(|l| l.strip_prefix("ops/s ")?.trim().parse().ok())
+}
