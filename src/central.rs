@@ -216,6 +216,7 @@ impl CentralHeap {
     }
 
     /// The lock, for fork handlers (`None` for a loom-modelled heap).
+    #[cfg(unix)]
     pub(crate) fn raw_lock(&self) -> Option<&crate::sync::RawLock> {
         self.lock.raw()
     }
@@ -227,7 +228,12 @@ impl CentralHeap {
     /// Takes up to `want` blocks of `class` as a null-terminated list, and
     /// records the caller's cached-bytes change. Returns (head, count);
     /// count 0 means out of memory.
-    pub(crate) fn alloc_batch(&self, class: usize, want: usize, cached_delta: isize) -> (*mut Block, usize) {
+    pub(crate) fn alloc_batch(
+        &self,
+        class: usize,
+        want: usize,
+        cached_delta: isize,
+    ) -> (*mut Block, usize) {
         self.locked(|s, owner| {
             s.c.cached = s.c.cached.wrapping_add_signed(cached_delta);
             // SAFETY: lock held; all pointers belong to this heap.
@@ -243,7 +249,13 @@ impl CentralHeap {
     /// # Safety
     /// Every block in the list was handed out by this heap for `class` and is
     /// not used any more.
-    pub(crate) unsafe fn free_batch(&self, class: usize, head: *mut Block, count: usize, cached_delta: isize) {
+    pub(crate) unsafe fn free_batch(
+        &self,
+        class: usize,
+        head: *mut Block,
+        count: usize,
+        cached_delta: isize,
+    ) {
         self.locked(|s, _| {
             s.c.cached = s.c.cached.wrapping_add_signed(cached_delta);
             s.c.flushed += count as u64;
@@ -448,7 +460,10 @@ impl CentralHeap {
     pub(crate) fn classify(&self, ptr: *const u8) -> Kind {
         let r = region::find(ptr);
         if r.is_null() {
-            os::fatal("free/realloc of a pointer not allocated by memalloc", ptr as usize);
+            os::fatal(
+                "free/realloc of a pointer not allocated by memalloc",
+                ptr as usize,
+            );
         }
         // SAFETY: `find` validated that `r` is a live header of ours covering ptr.
         unsafe {
@@ -457,13 +472,19 @@ impl CentralHeap {
             }
             if (*r).kind == RegionKind::Huge {
                 if (*r).user_ptr as *const u8 != ptr {
-                    os::fatal("pointer is inside a huge block, not its start", ptr as usize);
+                    os::fatal(
+                        "pointer is inside a huge block, not its start",
+                        ptr as usize,
+                    );
                 }
                 return Kind::Huge(r);
             }
             let d = region::span_of(r, ptr);
             if d.is_null() {
-                os::fatal("invalid pointer or double free (no live span here)", ptr as usize);
+                os::fatal(
+                    "invalid pointer or double free (no live span here)",
+                    ptr as usize,
+                );
             }
             let start = RegionHeader::page_addr(r, (*d).index as usize) as usize;
             match (*d).kind {
@@ -475,8 +496,14 @@ impl CentralHeap {
                     Kind::Small(class)
                 }
                 SPAN_LARGE if start == ptr as usize => Kind::Large(d),
-                SPAN_LARGE => os::fatal("pointer is inside a large block, not its start", ptr as usize),
-                _ => os::fatal("double free of a large block (its pages are free)", ptr as usize),
+                SPAN_LARGE => os::fatal(
+                    "pointer is inside a large block, not its start",
+                    ptr as usize,
+                ),
+                _ => os::fatal(
+                    "double free of a large block (its pages are free)",
+                    ptr as usize,
+                ),
             }
         }
     }
@@ -633,7 +660,11 @@ impl CentralState {
             unsafe {
                 while !d.is_null() {
                     let m = (*d).npages as usize;
-                    if m >= n && (best.is_null() || m < (*best).npages as usize || (m == (*best).npages as usize && d < best)) {
+                    if m >= n
+                        && (best.is_null()
+                            || m < (*best).npages as usize
+                            || (m == (*best).npages as usize && d < best))
+                    {
                         best = d;
                     }
                     d = (*d).next;
@@ -650,7 +681,13 @@ impl CentralState {
     // ---------------- spans ----------------
 
     /// Makes `[start, start + n)` of `r` one span headed at `start`.
-    unsafe fn mark_span(r: *mut RegionHeader, start: usize, n: usize, kind: u8, class: u8) -> *mut PageDesc {
+    unsafe fn mark_span(
+        r: *mut RegionHeader,
+        start: usize,
+        n: usize,
+        kind: u8,
+        class: u8,
+    ) -> *mut PageDesc {
         // SAFETY: the range lies inside `r`'s usable pages (caller).
         unsafe {
             let d = RegionHeader::desc(r, start);
@@ -751,7 +788,9 @@ impl CentralState {
             (*head).free = ptr::null_mut();
             (*head).in_partial = false;
 
-            if n == (*r).npages - (*r).first_page && self.empty_regions_except(r) >= EMPTY_REGION_RESERVE {
+            if n == (*r).npages - (*r).first_page
+                && self.empty_regions_except(r) >= EMPTY_REGION_RESERVE
+            {
                 self.c.free_pages -= n;
                 self.unmap_region(r);
                 return;
@@ -779,7 +818,11 @@ impl CentralState {
 
     /// Maps a new region able to hold a run of `n` pages.
     unsafe fn grow(&mut self, owner: usize, n: usize) -> bool {
-        let mut size = self.c.region_bytes.next_power_of_two().clamp(MIN_REGION_SIZE, REGION_ALIGN);
+        let mut size = self
+            .c
+            .region_bytes
+            .next_power_of_two()
+            .clamp(MIN_REGION_SIZE, REGION_ALIGN);
         while size < REGION_ALIGN && (size >> PAGE_SHIFT) - metadata_pages(size >> PAGE_SHIFT) < n {
             size *= 2;
         }
@@ -935,7 +978,12 @@ impl CentralState {
         }
     }
 
-    unsafe fn take_blocks(&mut self, owner: usize, class: usize, want: usize) -> (*mut Block, usize) {
+    unsafe fn take_blocks(
+        &mut self,
+        owner: usize,
+        class: usize,
+        want: usize,
+    ) -> (*mut Block, usize) {
         let info = CLASSES[class];
         let size = info.block_size as usize;
         // SAFETY: lock held; batches and partial spans belong to `class`.
@@ -959,7 +1007,13 @@ impl CentralState {
                         break;
                     }
                     let r = RegionHeader::of_desc(s);
-                    Self::mark_span(r, (*s).index as usize, info.span_pages as usize, SPAN_SMALL, class as u8);
+                    Self::mark_span(
+                        r,
+                        (*s).index as usize,
+                        info.span_pages as usize,
+                        SPAN_SMALL,
+                        class as u8,
+                    );
                     (*s).used = 0;
                     (*s).carved = 0;
                     (*s).free = ptr::null_mut();
@@ -1024,7 +1078,10 @@ impl CentralState {
                 let page = (b as usize - r as usize) >> PAGE_SHIFT;
                 let s = RegionHeader::desc(r, (*RegionHeader::desc(r, page)).span_start as usize);
                 if (*s).kind != SPAN_SMALL || (*s).class as usize != class || (*s).used == 0 {
-                    os::fatal("block freed with the wrong size, or heap corruption", b as usize);
+                    os::fatal(
+                        "block freed with the wrong size, or heap corruption",
+                        b as usize,
+                    );
                 }
                 (*b).next = (*s).free;
                 (*s).free = b;
@@ -1046,7 +1103,11 @@ impl CentralState {
     // ---------------- large ----------------
 
     unsafe fn alloc_large_run(&mut self, owner: usize, n: usize, align: usize) -> *mut u8 {
-        let extra = if align > PAGE_SIZE { align / PAGE_SIZE - 1 } else { 0 };
+        let extra = if align > PAGE_SIZE {
+            align / PAGE_SIZE - 1
+        } else {
+            0
+        };
         // SAFETY: lock held.
         unsafe {
             let d = self.alloc_run(owner, n + extra);
@@ -1238,7 +1299,9 @@ impl CentralState {
                 if (*r).owner != owner || (*r).kind != RegionKind::Pages {
                     return Err("region on the list has the wrong owner or kind");
                 }
-                if (*r).npages * PAGE_SIZE != (*r).map_size || (*r).first_page != metadata_pages((*r).npages) {
+                if (*r).npages * PAGE_SIZE != (*r).map_size
+                    || (*r).first_page != metadata_pages((*r).npages)
+                {
                     return Err("region geometry is inconsistent");
                 }
                 regions += 1;
@@ -1249,7 +1312,8 @@ impl CentralState {
                 while p < (*r).npages {
                     let d = RegionHeader::desc(r, p);
                     let n = (*d).npages as usize;
-                    if !(*d).head || (*d).span_start as usize != p || n == 0 || p + n > (*r).npages {
+                    if !(*d).head || (*d).span_start as usize != p || n == 0 || p + n > (*r).npages
+                    {
                         return Err("spans do not tile the region");
                     }
                     if (*RegionHeader::desc(r, p + n - 1)).span_start as usize != p {
@@ -1312,7 +1376,9 @@ impl CentralState {
                                 b = (*b).next;
                             }
                             if (*d).used + free != (*d).carved || (*d).used == 0 {
-                                return Err("span counts do not add up (used + free != carved, or empty span kept)");
+                                return Err(
+                                    "span counts do not add up (used + free != carved, or empty span kept)",
+                                );
                             }
                             let has_room = free > 0 || (*d).carved < info.blocks_per_span;
                             if has_room != (*d).in_partial {
@@ -1344,7 +1410,11 @@ impl CentralState {
                 let mut d = self.bins[b];
                 let mut prev: *mut PageDesc = ptr::null_mut();
                 while !d.is_null() {
-                    if (*d).prev != prev || !(*d).head || (*d).kind != SPAN_FREE || bin_of((*d).npages as usize) != b {
+                    if (*d).prev != prev
+                        || !(*d).head
+                        || (*d).kind != SPAN_FREE
+                        || bin_of((*d).npages as usize) != b
+                    {
                         return Err("bin holds a run that is not a free run of its size");
                     }
                     binned += 1;
@@ -1459,7 +1529,11 @@ mod tests {
         let b = page_run(&h, 5);
         let c = page_run(&h, 7);
         let guard = page_run(&h, 1);
-        assert_eq!(b as usize, a as usize + 3 * PAGE_SIZE, "runs are carved in address order");
+        assert_eq!(
+            b as usize,
+            a as usize + 3 * PAGE_SIZE,
+            "runs are carved in address order"
+        );
         let runs_before = h.stats(None).free_runs;
         free(&h, a);
         free(&h, c);
@@ -1503,9 +1577,17 @@ mod tests {
         let s = h.stats(None);
         assert_eq!(s.regions, 3);
         free(&h, a);
-        assert_eq!(h.stats(None).regions, 3, "first empty region is kept as the reserve");
+        assert_eq!(
+            h.stats(None).regions,
+            3,
+            "first empty region is kept as the reserve"
+        );
         free(&h, b);
-        assert_eq!(h.stats(None).regions, 2, "a second empty region is unmapped");
+        assert_eq!(
+            h.stats(None).regions,
+            2,
+            "a second empty region is unmapped"
+        );
         free(&h, c);
         assert_eq!(h.stats(None).regions, 1);
         let s = h.stats(None);
@@ -1532,7 +1614,10 @@ mod tests {
         }
         assert_eq!(sizes[0], MIN_REGION_SIZE);
         for w in sizes.windows(2) {
-            assert!(w[1] >= w[0], "region sizes never shrink while growing: {sizes:?}");
+            assert!(
+                w[1] >= w[0],
+                "region sizes never shrink while growing: {sizes:?}"
+            );
         }
         assert!(sizes.len() <= 6, "25 MiB in O(log n) regions: {sizes:?}");
         for p in blocks {
@@ -1562,7 +1647,11 @@ mod tests {
         // SAFETY: as above.
         assert_eq!(unsafe { h.realloc_big(a, k, 2 * PAGE_SIZE) }, a);
         h.check().unwrap();
-        assert_eq!(page_run(&h, 6), a.wrapping_add(2 * PAGE_SIZE), "the tail was freed and reused");
+        assert_eq!(
+            page_run(&h, 6),
+            a.wrapping_add(2 * PAGE_SIZE),
+            "the tail was freed and reused"
+        );
         let _ = fence;
         release(h);
     }
@@ -1574,7 +1663,11 @@ mod tests {
         assert_eq!(p as usize % (256 << 10), 0);
         h.check().unwrap();
         let s = h.stats(None);
-        assert_eq!(s.bytes_in_use, 3 * PAGE_SIZE, "only the block's pages stay in use");
+        assert_eq!(
+            s.bytes_in_use,
+            3 * PAGE_SIZE,
+            "only the block's pages stay in use"
+        );
         free(&h, p);
         release(h);
     }

@@ -420,7 +420,9 @@ impl Binding for Heap {
             if me.state.get() == ACTIVE {
                 let inner = self.inner();
                 if let Some(hc) = inner.caches.get() {
-                    if hc.owner.load(Ordering::Relaxed) == me as *const ThreadHeaps as *mut ThreadHeaps {
+                    if hc.owner.load(Ordering::Relaxed)
+                        == me as *const ThreadHeaps as *mut ThreadHeaps
+                    {
                         // SAFETY: this thread owns the cache (HeapCache
                         // invariant) and cache operations never re-enter.
                         return with(unsafe { &mut *hc.cache.get() }, &inner.central);
@@ -505,6 +507,7 @@ impl Drop for Heap {
 }
 
 /// Fork prepare: takes the registry and every heap instance's lock.
+#[cfg(unix)]
 pub(crate) fn lock_all_for_fork() {
     REGISTRY_LOCK.lock();
     let mut h = HEAPS.load(Ordering::Relaxed);
@@ -520,6 +523,7 @@ pub(crate) fn lock_all_for_fork() {
 }
 
 /// Fork parent/child: releases what `lock_all_for_fork` took.
+#[cfg(unix)]
 pub(crate) fn unlock_all_after_fork() {
     let mut h = HEAPS.load(Ordering::Relaxed);
     while !h.is_null() {

@@ -171,3 +171,8 @@ pub mod loom_api {
         crate::sync::init_once(cell, create, discard)
     }
 }
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -174,12 +174,15 @@ impl Lock {
             }
             // loom's mutex never poisons here: nothing panics while holding it.
             #[cfg(loom)]
-            LockImpl::Loom(m) => LockGuard(GuardImpl::Loom(m.lock().unwrap_or_else(|e| e.into_inner()))),
+            LockImpl::Loom(m) => {
+                LockGuard(GuardImpl::Loom(m.lock().unwrap_or_else(|e| e.into_inner())))
+            }
         }
     }
 
     /// The underlying lock, for `fork` handlers that must hold it across
     /// the fork without a guard. `None` for a modelled lock.
+    #[cfg(unix)]
     pub(crate) fn raw(&self) -> Option<&RawLock> {
         match &self.0 {
             LockImpl::Std(raw) => Some(raw),
@@ -270,7 +273,11 @@ impl OnceWord for loom::sync::atomic::AtomicUsize {
 /// Publishes a value created once for the whole process: the first caller to
 /// publish wins; a loser hands its own value to `discard` and uses the
 /// winner's. `0` means "not yet", so `create` must not return 0.
-pub(crate) fn init_once(cell: &impl OnceWord, create: impl FnOnce() -> usize, discard: impl FnOnce(usize)) -> usize {
+pub(crate) fn init_once(
+    cell: &impl OnceWord,
+    create: impl FnOnce() -> usize,
+    discard: impl FnOnce(usize),
+) -> usize {
     let current = cell.load_acquire();
     if current != 0 {
         return current;
@@ -322,4 +329,3 @@ mod tests {
         assert!(!shared.lock.raw().unwrap().is_locked());
     }
 }
-

@@ -1,6 +1,6 @@
 //! The allocation-heavy workload shared by the `global` and `global_system`
-#![allow(dead_code)] // each example uses a different part
 //! examples: the same code, built against different global allocators.
+#![allow(dead_code)] // each example uses a different part
 
 use std::collections::HashMap;
 use std::sync::mpsc;
@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 /// hand half of what they make to the next thread, which frees it (so many
 /// frees are cross-thread). Returns operations per second.
 pub fn run(threads: usize, duration: Duration) -> f64 {
-    let (txs, rxs): (Vec<_>, Vec<_>) = (0..threads).map(|_| mpsc::sync_channel::<Vec<Vec<u8>>>(8)).unzip();
+    let (txs, rxs): (Vec<_>, Vec<_>) = (0..threads)
+        .map(|_| mpsc::sync_channel::<Vec<Vec<u8>>>(8))
+        .unzip();
     let mut rxs: Vec<_> = rxs.into_iter().map(Some).collect();
     let start = Instant::now();
     let handles: Vec<_> = (0..threads)
@@ -36,7 +38,11 @@ pub fn run(threads: usize, duration: Duration) -> f64 {
                     let mut outgoing = Vec::with_capacity(64);
                     for _ in 0..128 {
                         let r = rnd();
-                        let size = if r % 64 == 0 { 4096 + (r % 60_000) as usize } else { 8 + (r % 1024) as usize };
+                        let size = if r % 64 == 0 {
+                            4096 + (r % 60_000) as usize
+                        } else {
+                            8 + (r % 1024) as usize
+                        };
                         let buf = vec![r as u8; size];
                         if r % 2 == 0 {
                             outgoing.push(buf);
