@@ -39,6 +39,9 @@ fn main() {
     heap.check().expect("heap invariants hold");
     heap.trim();
     let s = heap.stats();
-    println!("after freeing everything and trim: {} B in use, {} B mapped", s.bytes_in_use, s.bytes_mapped);
+    println!(
+        "after freeing everything and trim: {} B in use, {} B mapped",
+        s.bytes_in_use, s.bytes_mapped
+    );
     drop(heap); // releases every mapping
 }

@@ -15,8 +15,14 @@ mod workload;
 use std::time::Duration;
 
 fn main() {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2);
-    let secs: u64 = std::env::var("MEMALLOC_EXAMPLE_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .max(2);
+    let secs: u64 = std::env::var("MEMALLOC_EXAMPLE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
     let ops = workload::run(threads, Duration::from_secs(secs));
     println!("memalloc: {threads} threads, {ops:.0} ops/s");
 
@@ -26,7 +32,9 @@ fn main() {
     }
 
     let (start, peak, after) = workload::free_everything_phase();
-    std::thread::sleep(Duration::from_millis(memalloc::limits::PURGE_DELAY_MS + 100));
+    std::thread::sleep(Duration::from_millis(
+        memalloc::limits::PURGE_DELAY_MS + 100,
+    ));
     // Any free after the delay runs the purge check; trim() would force it.
     drop(vec![0u8; 1 << 20]);
     let settled = workload::rss();
@@ -48,7 +56,11 @@ fn main() {
 /// allocator) when started through cargo; None otherwise.
 fn system_figure(secs: u64) -> Option<f64> {
     let cargo = std::env::var_os("CARGO")?;
-    let profile = if cfg!(debug_assertions) { vec![] } else { vec!["--release"] };
+    let profile = if cfg!(debug_assertions) {
+        vec![]
+    } else {
+        vec!["--release"]
+    };
     let status = std::process::Command::new(&cargo)
         .args(["build", "--quiet", "--example", "global_system"])
         .args(&profile)
@@ -57,11 +69,14 @@ fn system_figure(secs: u64) -> Option<f64> {
     if !status.success() {
         return None;
     }
-    let exe = std::env::current_exe().ok()?.with_file_name("global_system");
+    let exe = std::env::current_exe()
+        .ok()?
+        .with_file_name("global_system");
     let out = std::process::Command::new(exe)
         .env("MEMALLOC_EXAMPLE_SECS", secs.to_string())
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    text.lines().find_map(|l| l.strip_prefix("ops/s ")?.trim().parse().ok())
+    text.lines()
+        .find_map(|l| l.strip_prefix("ops/s ")?.trim().parse().ok())
 }

@@ -8,8 +8,14 @@ static GLOBAL: std::alloc::System = std::alloc::System;
 mod workload;
 
 fn main() {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2);
-    let secs: u64 = std::env::var("MEMALLOC_EXAMPLE_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .max(2);
+    let secs: u64 = std::env::var("MEMALLOC_EXAMPLE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
     let ops = workload::run(threads, std::time::Duration::from_secs(secs));
     println!("ops/s {ops:.0}");
 }

@@ -33,10 +33,16 @@ struct Live(CheckerMutex<HashSet<usize>>);
 impl Live {
     fn handed_out(&self, p: *mut u8) {
         assert!(!p.is_null(), "allocation failed");
-        assert!(self.0.lock().unwrap().insert(p as usize), "block {p:p} handed out twice");
+        assert!(
+            self.0.lock().unwrap().insert(p as usize),
+            "block {p:p} handed out twice"
+        );
     }
     fn returned(&self, p: *mut u8) {
-        assert!(self.0.lock().unwrap().remove(&(p as usize)), "block {p:p} freed but not live");
+        assert!(
+            self.0.lock().unwrap().remove(&(p as usize)),
+            "block {p:p} freed but not live"
+        );
     }
 }
 
@@ -48,7 +54,10 @@ fn assert_conserved(heap: &ModelHeap) {
     assert_eq!(s.bytes_in_use, 0, "{s:?}");
     assert_eq!(s.bytes_in_thread_caches, 0, "{s:?}");
     assert_eq!(s.bytes_in_central_batches, 0, "{s:?}");
-    assert_eq!(s.regions, 0, "every block came back, so every region could go: {s:?}");
+    assert_eq!(
+        s.regions, 0,
+        "every block came back, so every region could go: {s:?}"
+    );
     heap.check().unwrap();
 }
 
@@ -174,9 +183,13 @@ fn lazy_process_wide_hook_initialisation_publishes_one_value() {
         let discarded = Arc::new(AtomicUsize::new(0));
         let run = |id: usize, cell: Arc<AtomicUsize>, discarded: Arc<AtomicUsize>| {
             move || {
-                init_once(&cell, || id, |_| {
-                    discarded.fetch_add(1, Ordering::Relaxed);
-                })
+                init_once(
+                    &cell,
+                    || id,
+                    |_| {
+                        discarded.fetch_add(1, Ordering::Relaxed);
+                    },
+                )
             }
         };
         let t = thread::spawn(run(1, Arc::clone(&cell), Arc::clone(&discarded)));

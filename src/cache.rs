@@ -126,7 +126,10 @@ impl ThreadCache {
         let list = unsafe { self.lists.get_unchecked_mut(class) };
         let b = ptr as *mut Block;
         if b == list.head {
-            crate::os::fatal("double free detected (block is already the cache head)", ptr as usize);
+            crate::os::fatal(
+                "double free detected (block is already the cache head)",
+                ptr as usize,
+            );
         }
         // SAFETY: the block is free and ours now; its first word becomes the link.
         unsafe { (*b).next = list.head };
@@ -315,7 +318,10 @@ mod tests {
                 // SAFETY: valid class; `c` is only used with `h`.
                 live.push(unsafe { c.alloc(h, class) });
             }
-            assert_eq!(misses, batch, "one step per miss up to a batch, then a batch per miss");
+            assert_eq!(
+                misses, batch,
+                "one step per miss up to a batch, then a batch per miss"
+            );
             assert_eq!(c.lists[class].max_len, 2 * batch);
             assert!(c.lists[class].max_len <= MAX_BATCHES_PER_LIST * batch);
             for p in live {
@@ -351,7 +357,10 @@ mod tests {
                 b = next;
             }
             let flushed = h.stats(None).small_blocks_flushed - before;
-            assert_eq!(flushed as usize, batch, "one batch went back when len passed max_len");
+            assert_eq!(
+                flushed as usize, batch,
+                "one batch went back when len passed max_len"
+            );
             assert_eq!(c.lists[class].len as usize, batch + 1);
             // SAFETY: `c` is only used with `h`.
             unsafe { c.flush(h) };
@@ -403,7 +412,10 @@ mod tests {
             }
             let cached = c.cached_bytes();
             let one_each: usize = (0..NUM_CLASSES).map(block_size).sum();
-            assert!(cached <= THREAD_BUDGET + one_each, "cached {cached} over budget");
+            assert!(
+                cached <= THREAD_BUDGET + one_each,
+                "cached {cached} over budget"
+            );
             assert!(c.capacity <= THREAD_BUDGET);
             // SAFETY: `c` is only used with `h`.
             unsafe { c.flush(h) };

@@ -182,7 +182,11 @@ mod hooks {
     fn create_index() -> usize {
         // SAFETY: a valid callback.
         let i = unsafe { FlsAlloc(Some(on_thread_exit)) };
-        if i == FLS_OUT_OF_INDEXES { usize::MAX } else { i as usize + 1 }
+        if i == FLS_OUT_OF_INDEXES {
+            usize::MAX
+        } else {
+            i as usize + 1
+        }
     }
 
     pub(super) fn on_first_use(slot: *mut c_void) {
@@ -238,7 +242,15 @@ unsafe impl GlobalAlloc for Memalloc {
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: the caller passes a live block with its layout.
-        unsafe { front::realloc_sized(&ProcessBinding, ptr, layout.size(), layout.align(), new_size) }
+        unsafe {
+            front::realloc_sized(
+                &ProcessBinding,
+                ptr,
+                layout.size(),
+                layout.align(),
+                new_size,
+            )
+        }
     }
 }
 

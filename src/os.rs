@@ -158,7 +158,12 @@ mod sys {
         }
     }
 
-    pub(super) unsafe fn map_aligned(len: usize, over: usize, align: usize, offset: usize) -> *mut u8 {
+    pub(super) unsafe fn map_aligned(
+        len: usize,
+        over: usize,
+        align: usize,
+        offset: usize,
+    ) -> *mut u8 {
         // Over-map, then trim both ends so exactly `len` bytes remain.
         // SAFETY: `over` is a page multiple (caller precondition).
         let raw = unsafe { map_plain(over) };
@@ -195,7 +200,12 @@ mod sys {
     }
 
     #[cfg(target_os = "linux")]
-    pub(super) unsafe fn remap(ptr: *mut u8, old_len: usize, new_len: usize, align: usize) -> *mut u8 {
+    pub(super) unsafe fn remap(
+        ptr: *mut u8,
+        old_len: usize,
+        new_len: usize,
+        align: usize,
+    ) -> *mut u8 {
         // First try to grow or shrink where it is.
         // SAFETY: `(ptr, old_len)` is a live mapping of ours; without
         // MREMAP_MAYMOVE the kernel either resizes in place or fails.
@@ -321,10 +331,23 @@ mod sys {
 
     pub(super) unsafe fn map_plain(len: usize) -> *mut u8 {
         // SAFETY: a fresh reservation at a system-chosen address.
-        unsafe { VirtualAlloc(ptr::null_mut(), len, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE).cast() }
+        unsafe {
+            VirtualAlloc(
+                ptr::null_mut(),
+                len,
+                MEM_RESERVE | MEM_COMMIT,
+                PAGE_READWRITE,
+            )
+            .cast()
+        }
     }
 
-    pub(super) unsafe fn map_aligned(len: usize, over: usize, align: usize, offset: usize) -> *mut u8 {
+    pub(super) unsafe fn map_aligned(
+        len: usize,
+        over: usize,
+        align: usize,
+        offset: usize,
+    ) -> *mut u8 {
         // Windows cannot trim a reservation: find an aligned hole by
         // reserving `over`, releasing it, and claiming the aligned part.
         // Another thread may take the hole in between, so retry.
@@ -341,7 +364,12 @@ mod sys {
                 if base < raw_addr {
                     base += align;
                 }
-                let p = VirtualAlloc(base as *mut c_void, len, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+                let p = VirtualAlloc(
+                    base as *mut c_void,
+                    len,
+                    MEM_RESERVE | MEM_COMMIT,
+                    PAGE_READWRITE,
+                );
                 if !p.is_null() {
                     return p.cast();
                 }

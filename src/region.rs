@@ -150,7 +150,11 @@ impl RegionHeader {
     pub unsafe fn desc(this: *mut RegionHeader, i: usize) -> *mut PageDesc {
         // SAFETY: the descriptors follow the header inside the mapping.
         unsafe {
-            debug_assert!(i < (*this).npages, "page {i} outside a region of {} pages", (*this).npages);
+            debug_assert!(
+                i < (*this).npages,
+                "page {i} outside a region of {} pages",
+                (*this).npages
+            );
             (this.add(1) as *mut PageDesc).add(i)
         }
     }
@@ -196,12 +200,14 @@ pub fn unregister(base: usize) {
 
 fn is_registered(base: usize) -> bool {
     let chunk = base >> REGION_SHIFT;
-    chunk / 64 < REGISTRY_WORDS && REGISTRY[chunk / 64].load(Ordering::Relaxed) & (1 << (chunk % 64)) != 0
+    chunk / 64 < REGISTRY_WORDS
+        && REGISTRY[chunk / 64].load(Ordering::Relaxed) & (1 << (chunk % 64)) != 0
 }
 
 /// Whether `addr` can be a region/huge base at all under the registry.
 pub fn addressable(base: usize, len: usize) -> bool {
-    base.checked_add(len).is_some_and(|end| end <= 1 << ADDRESS_BITS)
+    base.checked_add(len)
+        .is_some_and(|end| end <= 1 << ADDRESS_BITS)
 }
 
 /// Finds the mapping of ours that `ptr` points into, without trusting `ptr`.
@@ -235,7 +241,12 @@ pub fn find(ptr: *const u8) -> *mut RegionHeader {
 /// # Safety
 /// `base` is a new, writable, `REGION_ALIGN`-aligned mapping of `map_size`
 /// bytes that nobody else uses yet.
-pub unsafe fn init_header(base: *mut u8, owner: usize, kind: RegionKind, map_size: usize) -> *mut RegionHeader {
+pub unsafe fn init_header(
+    base: *mut u8,
+    owner: usize,
+    kind: RegionKind,
+    map_size: usize,
+) -> *mut RegionHeader {
     let r = base as *mut RegionHeader;
     // SAFETY: the mapping is ours, writable and large enough for a header.
     unsafe {

@@ -192,9 +192,16 @@ mod tests {
     fn every_class_keeps_alignment() {
         let mut align = 1;
         while align <= PAGE_SIZE {
-            for size in (0..=SMALL_MAX).step_by(7).chain([1, 16, 128, 129, 4096, SMALL_MAX]) {
+            for size in (0..=SMALL_MAX)
+                .step_by(7)
+                .chain([1, 16, 128, 129, 4096, SMALL_MAX])
+            {
                 if let Some(c) = class_for(size, align) {
-                    assert_eq!(block_size(c) % align.max(16), 0, "size {size} align {align}");
+                    assert_eq!(
+                        block_size(c) % align.max(16),
+                        0,
+                        "size {size} align {align}"
+                    );
                     assert!(block_size(c) >= size);
                 }
             }

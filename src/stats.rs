@@ -56,7 +56,10 @@ pub(crate) struct StackWriter<const N: usize> {
 
 impl<const N: usize> StackWriter<N> {
     pub(crate) const fn new() -> Self {
-        StackWriter { buf: [0; N], len: 0 }
+        StackWriter {
+            buf: [0; N],
+            len: 0,
+        }
     }
 
     pub(crate) fn as_bytes(&self) -> &[u8] {
@@ -124,14 +127,22 @@ pub(crate) fn print_report(title: &str, s: &Stats, bins: &[BinLine]) {
         s.large_allocs, s.huge_allocs, s.small_blocks_refilled, s.small_blocks_flushed
     );
     line(&mut w);
-    let _ = writeln!(w, "  maps {}   unmaps {}   purges {}", s.maps, s.unmaps, s.purges);
+    let _ = writeln!(
+        w,
+        "  maps {}   unmaps {}   purges {}",
+        s.maps, s.unmaps, s.purges
+    );
     line(&mut w);
     if bins.iter().any(|b| b.runs > 0) {
         let _ = writeln!(w, "  free runs by size (pages: runs, bytes):");
         line(&mut w);
         for b in bins.iter().filter(|b| b.runs > 0) {
             if b.pages_lo == b.pages_hi {
-                let _ = writeln!(w, "    {:>5}        : {:>6} runs {:>12} B", b.pages_lo, b.runs, b.bytes);
+                let _ = writeln!(
+                    w,
+                    "    {:>5}        : {:>6} runs {:>12} B",
+                    b.pages_lo, b.runs, b.bytes
+                );
             } else {
                 let _ = writeln!(
                     w,

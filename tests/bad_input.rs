@@ -11,13 +11,19 @@ use std::alloc::{GlobalAlloc, Layout};
 
 fn expect_abort(test: &str, scenario: &str, message: &str) {
     let (status, stderr) = run_child(test, scenario);
-    assert!(!status.success(), "child should have aborted; stderr: {stderr}");
+    assert!(
+        !status.success(),
+        "child should have aborted; stderr: {stderr}"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(status.signal(), Some(libc::SIGABRT), "stderr: {stderr}");
     }
-    let line = stderr.lines().find(|l| l.starts_with("memalloc: ")).unwrap_or_else(|| panic!("no memalloc line in: {stderr}"));
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("memalloc: "))
+        .unwrap_or_else(|| panic!("no memalloc line in: {stderr}"));
     assert!(line.contains(message), "unexpected message: {line}");
 }
 
@@ -28,7 +34,11 @@ fn free_of_a_foreign_pointer_aborts_with_a_message() {
         unsafe { memalloc::free(&on_stack as *const u64 as *mut u8) };
         return;
     }
-    expect_abort("free_of_a_foreign_pointer_aborts_with_a_message", "foreign", "not allocated by memalloc");
+    expect_abort(
+        "free_of_a_foreign_pointer_aborts_with_a_message",
+        "foreign",
+        "not allocated by memalloc",
+    );
 }
 
 #[test]
@@ -38,7 +48,11 @@ fn free_of_a_system_malloc_pointer_aborts_with_a_message() {
         unsafe { memalloc::free(p) };
         return;
     }
-    expect_abort("free_of_a_system_malloc_pointer_aborts_with_a_message", "system", "not allocated by memalloc");
+    expect_abort(
+        "free_of_a_system_malloc_pointer_aborts_with_a_message",
+        "system",
+        "not allocated by memalloc",
+    );
 }
 
 #[test]
@@ -55,7 +69,11 @@ fn double_free_of_a_large_block_aborts_with_a_message() {
         }
         return;
     }
-    expect_abort("double_free_of_a_large_block_aborts_with_a_message", "double-large", "free");
+    expect_abort(
+        "double_free_of_a_large_block_aborts_with_a_message",
+        "double-large",
+        "free",
+    );
 }
 
 #[test]
@@ -68,7 +86,11 @@ fn double_free_of_a_huge_block_aborts_with_a_message() {
         }
         return;
     }
-    expect_abort("double_free_of_a_huge_block_aborts_with_a_message", "double-huge", "not allocated by memalloc");
+    expect_abort(
+        "double_free_of_a_huge_block_aborts_with_a_message",
+        "double-huge",
+        "not allocated by memalloc",
+    );
 }
 
 #[test]
@@ -81,7 +103,11 @@ fn immediate_double_free_of_a_small_block_aborts() {
         }
         return;
     }
-    expect_abort("immediate_double_free_of_a_small_block_aborts", "double-small", "double free");
+    expect_abort(
+        "immediate_double_free_of_a_small_block_aborts",
+        "double-small",
+        "double free",
+    );
 }
 
 #[test]
@@ -93,7 +119,11 @@ fn interior_pointer_free_aborts_with_a_message() {
         }
         return;
     }
-    expect_abort("interior_pointer_free_aborts_with_a_message", "interior", "not the start of a block");
+    expect_abort(
+        "interior_pointer_free_aborts_with_a_message",
+        "interior",
+        "not the start of a block",
+    );
 }
 
 #[test]
@@ -106,7 +136,11 @@ fn pointer_of_another_heap_is_rejected() {
         }
         return;
     }
-    expect_abort("pointer_of_another_heap_is_rejected", "other-heap", "different memalloc heap");
+    expect_abort(
+        "pointer_of_another_heap_is_rejected",
+        "other-heap",
+        "different memalloc heap",
+    );
 }
 
 #[test]
@@ -123,12 +157,18 @@ fn impossible_sizes_and_alignments_return_null() {
     unsafe {
         assert!(memalloc::malloc(usize::MAX).is_null());
         assert!(memalloc::malloc(isize::MAX as usize + 1).is_null());
-        assert!(memalloc::malloc(isize::MAX as usize).is_null(), "cannot be mapped");
+        assert!(
+            memalloc::malloc(isize::MAX as usize).is_null(),
+            "cannot be mapped"
+        );
         assert!(memalloc::aligned_alloc(3, 64).is_null());
         assert!(memalloc::aligned_alloc(1 << 62, 64).is_null());
         assert!(heap.malloc(usize::MAX - 4096).is_null());
         let p = memalloc::malloc(16);
-        assert!(memalloc::realloc(p, usize::MAX).is_null(), "realloc overflow");
+        assert!(
+            memalloc::realloc(p, usize::MAX).is_null(),
+            "realloc overflow"
+        );
         memalloc::free(p); // still valid after a failed realloc
         let layout = Layout::from_size_align(isize::MAX as usize - (1 << 20) + 1, 1 << 20).unwrap();
         assert!(Memalloc.alloc(layout).is_null());
@@ -171,12 +211,21 @@ fn out_of_memory_returns_null_and_the_heap_still_works() {
             let heap = Heap::new();
             // Touch the process-wide heap before lowering the limit.
             let warm = memalloc::malloc(100);
-            let lim = libc::rlimit { rlim_cur: 1 << 30, rlim_max: libc::RLIM_INFINITY };
-            let mut old = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            let lim = libc::rlimit {
+                rlim_cur: 1 << 30,
+                rlim_max: libc::RLIM_INFINITY,
+            };
+            let mut old = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
             libc::getrlimit(libc::RLIMIT_AS, &mut old);
             let cur = std::fs::read_to_string("/proc/self/statm").unwrap();
             let vm_pages: u64 = cur.split_whitespace().next().unwrap().parse().unwrap();
-            let lim = libc::rlimit { rlim_cur: vm_pages * 4096 + (256 << 20), ..lim };
+            let lim = libc::rlimit {
+                rlim_cur: vm_pages * 4096 + (256 << 20),
+                ..lim
+            };
             assert_eq!(libc::setrlimit(libc::RLIMIT_AS, &lim), 0);
             // Huge requests fail.
             assert!(memalloc::malloc(1 << 30).is_null());
@@ -216,10 +265,19 @@ fn out_of_memory_returns_null_and_the_heap_still_works() {
     }
     let exe = std::env::current_exe().unwrap();
     let out = std::process::Command::new(exe)
-        .args(["out_of_memory_returns_null_and_the_heap_still_works", "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            "out_of_memory_returns_null_and_the_heap_still_works",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("MEMALLOC_CHILD", "oom")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && stdout.contains("OOM-SCENARIO-OK"), "stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success() && stdout.contains("OOM-SCENARIO-OK"),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -108,7 +108,10 @@ fn rss_falls_back_after_everything_is_freed() {
         let end = common::rss_bytes();
         println!("RSS start {start} peak {peak} end {end}");
         assert!(peak > start + (200 << 20), "the workload is resident");
-        assert!(end <= start + (8 << 20), "RSS fell back: start {start} peak {peak} end {end}");
+        assert!(
+            end <= start + (8 << 20),
+            "RSS fell back: start {start} peak {peak} end {end}"
+        );
         return;
     }
     let (status, stderr) = common::run_child("rss_falls_back_after_everything_is_freed", "rss");

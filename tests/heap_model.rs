@@ -40,7 +40,11 @@ fn random_ops(seed: u64, ops: usize, max_size: usize) {
         let r = rng.below(100);
         if r < 45 || live.is_empty() {
             // allocate
-            let size = if rng.below(50) == 0 { rng.log_size(max_size) } else { rng.log_size(4096) };
+            let size = if rng.below(50) == 0 {
+                rng.log_size(max_size)
+            } else {
+                rng.log_size(4096)
+            };
             tag += 1;
             let (p, how) = match rng.below(4) {
                 0 => {
@@ -58,13 +62,26 @@ fn random_ops(seed: u64, ops: usize, max_size: usize) {
                     }
                     let p2 = p;
                     unsafe { fill(p2, len, tag) };
-                    assert!(live.insert(p as usize, Live { len, tag, how: How::Malloc }).is_none());
+                    assert!(
+                        live.insert(
+                            p as usize,
+                            Live {
+                                len,
+                                tag,
+                                how: How::Malloc
+                            }
+                        )
+                        .is_none()
+                    );
                     assert_disjoint(&live);
                     continue;
                 }
                 2 => {
                     let align = 16usize << rng.below(8);
-                    (unsafe { heap.aligned_alloc(align, size) }, How::Layout(align))
+                    (
+                        unsafe { heap.aligned_alloc(align, size) },
+                        How::Layout(align),
+                    )
                 }
                 _ => (unsafe { heap.malloc(size) }, How::Malloc),
             };
@@ -76,7 +93,18 @@ fn random_ops(seed: u64, ops: usize, max_size: usize) {
             }
             assert!(unsafe { heap.usable_size(p) } >= size);
             unsafe { fill(p, size, tag) };
-            assert!(live.insert(p as usize, Live { len: size, tag, how }).is_none(), "address handed out twice");
+            assert!(
+                live.insert(
+                    p as usize,
+                    Live {
+                        len: size,
+                        tag,
+                        how
+                    }
+                )
+                .is_none(),
+                "address handed out twice"
+            );
         } else if r < 80 {
             // free a random live block
             let k = rng.below(live.len() as u64) as usize;
@@ -96,10 +124,18 @@ fn random_ops(seed: u64, ops: usize, max_size: usize) {
             let k = rng.below(live.len() as u64) as usize;
             let addr = *live.keys().nth(k).unwrap();
             let b = live.remove(&addr).unwrap();
-            let new_len = if rng.below(20) == 0 { rng.log_size(max_size) } else { rng.log_size(8192) };
+            let new_len = if rng.below(20) == 0 {
+                rng.log_size(max_size)
+            } else {
+                rng.log_size(8192)
+            };
             let p = unsafe {
                 match b.how {
-                    How::Layout(a) => heap.realloc_layout(addr as *mut u8, Layout::from_size_align(b.len, a).unwrap(), new_len),
+                    How::Layout(a) => heap.realloc_layout(
+                        addr as *mut u8,
+                        Layout::from_size_align(b.len, a).unwrap(),
+                        new_len,
+                    ),
                     How::Malloc => heap.realloc(addr as *mut u8, new_len),
                 }
             };
@@ -110,7 +146,14 @@ fn random_ops(seed: u64, ops: usize, max_size: usize) {
             if let How::Layout(a) = b.how {
                 assert_eq!(p as usize % a, 0, "realloc lost alignment {a}");
             }
-            live.insert(p as usize, Live { len: new_len, tag, how: b.how });
+            live.insert(
+                p as usize,
+                Live {
+                    len: new_len,
+                    tag,
+                    how: b.how,
+                },
+            );
         }
         if step % check_every() == 0 {
             assert_disjoint(&live);
@@ -129,7 +172,10 @@ fn random_ops(seed: u64, ops: usize, max_size: usize) {
     heap.check().unwrap();
     let s = heap.stats();
     assert_eq!(s.bytes_in_use, 0, "{s:?}");
-    assert_eq!(s.regions, 0, "trim releases every wholly free region: {s:?}");
+    assert_eq!(
+        s.regions, 0,
+        "trim releases every wholly free region: {s:?}"
+    );
     assert_eq!(s.huge_allocations, 0);
 }
 
@@ -164,5 +210,8 @@ fn soak_random_operations_for_many_seeds() {
 }
 
 fn check_every() -> usize {
-    std::env::var("MEMALLOC_CHECK_EVERY").ok().and_then(|v| v.parse().ok()).unwrap_or(64)
+    std::env::var("MEMALLOC_CHECK_EVERY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64)
 }

@@ -42,7 +42,9 @@ impl Api for Heap {
 /// A ring of `threads` threads: each allocates, sends blocks to its right
 /// neighbour and frees (after verifying) what its left neighbour sent.
 fn ring<A: Api>(api: Arc<A>, threads: usize, rounds: usize, seed: u64) {
-    let (txs, rxs): (Vec<_>, Vec<_>) = (0..threads).map(|_| mpsc::sync_channel::<Vec<Msg>>(4)).unzip();
+    let (txs, rxs): (Vec<_>, Vec<_>) = (0..threads)
+        .map(|_| mpsc::sync_channel::<Vec<Msg>>(4))
+        .unzip();
     let mut handles = Vec::new();
     let mut rxs: Vec<Option<mpsc::Receiver<Vec<Msg>>>> = rxs.into_iter().map(Some).collect();
     for t in 0..threads {
@@ -54,12 +56,20 @@ fn ring<A: Api>(api: Arc<A>, threads: usize, rounds: usize, seed: u64) {
             for round in 0..rounds {
                 let mut batch = Vec::with_capacity(64);
                 for i in 0..64 {
-                    let len = if rng.below(100) == 0 { rng.log_size(1 << 20) } else { rng.log_size(2048) };
+                    let len = if rng.below(100) == 0 {
+                        rng.log_size(1 << 20)
+                    } else {
+                        rng.log_size(2048)
+                    };
                     let p = unsafe { api.malloc(len) };
                     assert!(!p.is_null());
                     let tag = (t as u64) << 32 | (round * 64 + i) as u64;
                     unsafe { fill(p, len, tag) };
-                    batch.push(Msg { addr: p as usize, len, tag });
+                    batch.push(Msg {
+                        addr: p as usize,
+                        len,
+                        tag,
+                    });
                 }
                 tx.send(batch).unwrap();
                 let got = rx.recv().unwrap();
@@ -93,7 +103,10 @@ fn threads_free_each_others_blocks_on_a_heap_instance() {
     heap.flush_thread_cache();
     let s = heap.stats();
     assert_eq!(s.bytes_in_use, 0, "{s:?}");
-    assert_eq!(s.bytes_in_thread_caches, 0, "exited threads flushed their caches: {s:?}");
+    assert_eq!(
+        s.bytes_in_thread_caches, 0,
+        "exited threads flushed their caches: {s:?}"
+    );
 }
 
 #[test]
@@ -121,7 +134,11 @@ fn objects_survive_their_threads_and_are_freed_by_later_ones() {
                 if i % 2 == 0 {
                     unsafe { heap2.free(p) };
                 } else {
-                    out.push(Msg { addr: p as usize, len, tag });
+                    out.push(Msg {
+                        addr: p as usize,
+                        len,
+                        tag,
+                    });
                 }
             }
             out
@@ -198,6 +215,9 @@ fn many_short_lived_threads_do_not_strand_memory() {
     let s = heap.stats();
     assert_eq!(s.bytes_in_use, 0, "{s:?}");
     assert_eq!(s.bytes_in_thread_caches, 0, "{s:?}");
-    assert!(s.bytes_mapped <= 8 << 20, "200 threads' caches were returned: {s:?}");
+    assert!(
+        s.bytes_mapped <= 8 << 20,
+        "200 threads' caches were returned: {s:?}"
+    );
     heap.check().unwrap();
 }

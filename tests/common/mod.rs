@@ -54,7 +54,11 @@ pub unsafe fn verify_prefix(p: *const u8, filled: usize, prefix: usize, tag: u64
     let len = filled;
     for i in sample_offsets(filled).filter(|&i| i < prefix) {
         let got = unsafe { *p.add(i) };
-        assert_eq!(got, pattern(tag, i), "block {p:p} tag {tag} corrupted at offset {i} of {len}");
+        assert_eq!(
+            got,
+            pattern(tag, i),
+            "block {p:p} tag {tag} corrupted at offset {i} of {len}"
+        );
     }
 }
 
@@ -74,7 +78,10 @@ pub fn run_child(test_name: &str, scenario: &str) -> (std::process::ExitStatus, 
         .env("MEMALLOC_CHILD", scenario)
         .output()
         .unwrap();
-    (out.status, String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// The scenario this process should run, if it is a child.
@@ -85,6 +92,10 @@ pub fn child_scenario() -> Option<String> {
 /// Resident set size of this process in bytes (Linux).
 pub fn rss_bytes() -> usize {
     let s = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: usize = s.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let pages: usize = s
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     pages * 4096
 }
