@@ -400,8 +400,8 @@ mod tests {
             let mut c = ThreadCache::new();
             let mut live = Vec::new();
             // Allocate then free a lot of every class.
-            for class in 0..NUM_CLASSES {
-                for _ in 0..CLASSES[class].batch * 8 {
+            for (class, info) in CLASSES.iter().enumerate() {
+                for _ in 0..info.batch * 8 {
                     // SAFETY: valid class; `c` is only used with `h`.
                     live.push((unsafe { c.alloc(h, class) }, class));
                 }

@@ -471,7 +471,7 @@ impl CentralHeap {
                 os::fatal("pointer belongs to a different memalloc heap", ptr as usize);
             }
             if (*r).kind == RegionKind::Huge {
-                if (*r).user_ptr as *const u8 != ptr {
+                if !core::ptr::eq((*r).user_ptr, ptr) {
                     os::fatal(
                         "pointer is inside a huge block, not its start",
                         ptr as usize,
@@ -490,7 +490,7 @@ impl CentralHeap {
             match (*d).kind {
                 SPAN_SMALL => {
                     let class = (*d).class as usize;
-                    if (ptr as usize - start) as u32 % block_size(class) as u32 != 0 {
+                    if !((ptr as usize - start) as u32).is_multiple_of(block_size(class) as u32) {
                         os::fatal("pointer is not the start of a block", ptr as usize);
                     }
                     Kind::Small(class)
@@ -917,6 +917,7 @@ impl CentralState {
     unsafe fn trim(&mut self) {
         // SAFETY: lock held; the batches hold blocks of their class.
         unsafe {
+            #[allow(clippy::needless_range_loop)] // `class` is also passed on
             for class in 0..NUM_CLASSES {
                 while self.classes[class].nbatches > 0 {
                     let sc = &mut self.classes[class];
@@ -1364,7 +1365,7 @@ impl CentralState {
                             while !b.is_null() {
                                 let off = b as usize - base;
                                 if b as usize <= base.wrapping_sub(1)
-                                    || off % info.block_size as usize != 0
+                                    || !off.is_multiple_of(info.block_size as usize)
                                     || off / info.block_size as usize >= (*d).carved as usize
                                 {
                                     return Err("span free list holds a foreign block");
@@ -1425,8 +1426,7 @@ impl CentralState {
             if binned != free_runs_seen {
                 return Err("bins hold runs the page map does not");
             }
-            for class in 0..NUM_CLASSES {
-                let sc = &self.classes[class];
+            for (class, sc) in self.classes.iter().enumerate() {
                 let mut s = sc.partial;
                 while !s.is_null() {
                     if !(*s).in_partial || (*s).kind != SPAN_SMALL || (*s).class as usize != class {

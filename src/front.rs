@@ -164,11 +164,8 @@ pub(crate) unsafe fn realloc_sized<B: Binding>(
 pub(crate) unsafe fn realloc<B: Binding>(b: &B, ptr: *mut u8, new_size: usize) -> *mut u8 {
     let kind = b.central().classify(ptr);
     match kind {
-        Kind::Small(class) => {
-            if class_for(new_size, MALLOC_ALIGN) == Some(class) {
-                return ptr;
-            }
-        }
+        Kind::Small(class) if class_for(new_size, MALLOC_ALIGN) == Some(class) => return ptr,
+        Kind::Small(_) => {}
         _ if new_size > SMALL_MAX => {
             // SAFETY: `kind` describes the live block `ptr`.
             let p = unsafe { b.central().realloc_big(ptr, kind, new_size) };

@@ -419,14 +419,12 @@ impl Binding for Heap {
         THREAD_HEAPS.with(|me| {
             if me.state.get() == ACTIVE {
                 let inner = self.inner();
-                if let Some(hc) = inner.caches.get() {
-                    if hc.owner.load(Ordering::Relaxed)
-                        == me as *const ThreadHeaps as *mut ThreadHeaps
-                    {
-                        // SAFETY: this thread owns the cache (HeapCache
-                        // invariant) and cache operations never re-enter.
-                        return with(unsafe { &mut *hc.cache.get() }, &inner.central);
-                    }
+                if let Some(hc) = inner.caches.get()
+                    && core::ptr::eq(hc.owner.load(Ordering::Relaxed), me)
+                {
+                    // SAFETY: this thread owns the cache (HeapCache
+                    // invariant) and cache operations never re-enter.
+                    return with(unsafe { &mut *hc.cache.get() }, &inner.central);
                 }
             }
             self.with_cache_slow(me, with, without)

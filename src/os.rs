@@ -123,7 +123,7 @@ pub(crate) fn write_stderr(bytes: &[u8]) {
 pub(crate) fn fatal(msg: &str, addr: usize) -> ! {
     let mut buf = crate::stats::StackWriter::<256>::new();
     use core::fmt::Write;
-    let _ = write!(buf, "memalloc: {msg} (pointer {addr:#x})\n");
+    let _ = writeln!(buf, "memalloc: {msg} (pointer {addr:#x})");
     write_stderr(buf.as_bytes());
     std::process::abort()
 }

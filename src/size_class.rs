@@ -113,7 +113,7 @@ pub static CLASSES: [SizeClass; NUM_CLASSES] = build_table();
 pub fn class_of(size: usize) -> usize {
     debug_assert!(size <= SMALL_MAX);
     if size <= 128 {
-        (size.max(1) + 15) / 16 - 1
+        size.max(1).div_ceil(16) - 1
     } else {
         let v = size - 1;
         let k = (usize::BITS - 1 - v.leading_zeros()) as usize; // 2^k ≤ v < 2^(k+1)
