@@ -16,7 +16,10 @@ static mut HEAP: MaybeUninit<Heap> = MaybeUninit::uninit();
 
 fn heap() -> &'static Heap {
     if STATE.load(Ordering::Acquire) != 2 {
-        if STATE.compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+        if STATE
+            .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
             // Heap::try_new maps its own memory; it does not allocate here.
             let h = Heap::try_new().expect("map a heap");
             unsafe { (&raw mut HEAP).cast::<Heap>().write(h) };
@@ -53,7 +56,9 @@ fn a_heap_instance_can_be_the_global_allocator() {
                 std::thread::spawn(move || {
                     let mut m: BTreeMap<String, Vec<u64>> = BTreeMap::new();
                     for i in 0..5000u64 {
-                        m.entry(format!("{round}-{t}-{}", i % 300)).or_default().push(i);
+                        m.entry(format!("{round}-{t}-{}", i % 300))
+                            .or_default()
+                            .push(i);
                     }
                     m
                 })

@@ -86,7 +86,10 @@ thread_local! {
 fn memalloc_never_allocates_through_the_global_allocator_from_inside() {
     // The probe sees a nested allocation when there is one.
     inside(|| drop(vec![0u8; 10]));
-    assert!(NESTED.swap(0, Ordering::Relaxed) >= 1, "the probe detects nesting");
+    assert!(
+        NESTED.swap(0, Ordering::Relaxed) >= 1,
+        "the probe detects nesting"
+    );
     // The main thread binds first (process-wide state, exit key, fork handlers).
     let v: Vec<u8> = vec![1; 100];
     drop(v);
@@ -100,7 +103,8 @@ fn memalloc_never_allocates_through_the_global_allocator_from_inside() {
                 for i in 0..(40usize << 20) / 4096 {
                     v.extend_from_slice(&[i as u8; 4096]);
                 }
-                let boxes: Vec<Box<[u8; 64]>> = (0..10_000).map(|_| Box::new([t as u8; 64])).collect();
+                let boxes: Vec<Box<[u8; 64]>> =
+                    (0..10_000).map(|_| Box::new([t as u8; 64])).collect();
                 drop(boxes);
                 TLS_DROP.with(|_| {});
                 #[cfg(unix)]
@@ -129,5 +133,9 @@ fn memalloc_never_allocates_through_the_global_allocator_from_inside() {
         memalloc::check().unwrap();
         memalloc::trim();
     });
-    assert_eq!(NESTED.load(Ordering::Relaxed), 0, "memalloc called the global allocator from inside itself");
+    assert_eq!(
+        NESTED.load(Ordering::Relaxed),
+        0,
+        "memalloc called the global allocator from inside itself"
+    );
 }
