@@ -14,8 +14,9 @@
 //!   library, Rust's `System` allocator *is* our `malloc`);
 //! - nothing panics: all arithmetic is checked or wrapping by construction,
 //!   and an `extern "C"` function that did panic would abort, never unwind;
-//! - the only libc calls are `__errno_location` and (at load time)
-//!   `pthread_atfork`, neither of which allocates.
+//! - on the allocation paths the only libc call is `__errno_location`,
+//!   which does not allocate; `pthread_atfork` and the `dlopen` pin run
+//!   once, at load time.
 //!
 //! The functions follow glibc's documented behaviour, which is what programs
 //! run under `LD_PRELOAD` expect: `malloc(0)` returns a unique pointer,
@@ -30,7 +31,12 @@ use core::ffi::{c_int, c_void};
 use core::ptr;
 
 /// `errno` of the calling thread.
-#[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple", target_os = "freebsd"))]
+#[cfg(any(
+    target_os = "linux",
+    target_os = "android",
+    target_vendor = "apple",
+    target_os = "freebsd"
+))]
 mod errno {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     use libc::__errno_location as location;
@@ -53,7 +59,12 @@ mod errno {
 
 /// Platforms whose errno we cannot reach: the C ABI still works, it just
 /// reports failures by the null return alone.
-#[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple", target_os = "freebsd")))]
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "android",
+    target_vendor = "apple",
+    target_os = "freebsd"
+)))]
 mod errno {
     #[inline]
     pub(super) fn get() -> i32 {
@@ -159,6 +170,11 @@ unsafe fn do_usable_size(ptr: *const c_void) -> usize {
 /// Allocates with `align` already known to be a power of two.
 #[inline(always)]
 fn alloc_aligned(align: usize, size: usize) -> *mut c_void {
+    // No object may exceed isize::MAX bytes. Checked here as well because
+    // rounding such a size up to the alignment would wrap around.
+    if size > isize::MAX as usize {
+        return out_of_memory();
+    }
     // SAFETY: `align` is a power of two; the block is the caller's.
     enomem_if_null(unsafe { global::aligned_alloc(align, size) })
 }
@@ -181,6 +197,9 @@ unsafe fn do_posix_memalign(out: *mut *mut c_void, align: usize, size: usize) ->
     }
     if out.is_null() {
         return EINVAL;
+    }
+    if size > isize::MAX as usize {
+        return ENOMEM;
     }
     let saved = errno::get();
     // SAFETY: `align` is a power of two.
@@ -331,7 +350,11 @@ pub unsafe extern "C" fn ma_aligned_alloc(align: usize, size: usize) -> *mut c_v
 /// # Safety
 /// `out` is valid for a pointer-sized write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ma_posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
+pub unsafe extern "C" fn ma_posix_memalign(
+    out: *mut *mut c_void,
+    align: usize,
+    size: usize,
+) -> c_int {
     // SAFETY: caller's precondition.
     unsafe { do_posix_memalign(out, align, size) }
 }
@@ -376,6 +399,49 @@ pub unsafe extern "C" fn ma_print_stats() {
 #[cfg(all(unix, not(target_vendor = "apple")))]
 extern "C" fn register_fork_handlers_at_load() {
     crate::fork::register();
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    pin_shared_library();
+}
+
+/// Keeps `libmemalloc.so` mapped for the life of the process once it is
+/// loaded, even if a program `dlopen`s and then `dlclose`s it: each thread
+/// that used the heap holds a pthread-key destructor pointing into this
+/// library, and would jump into unmapped code at its exit. (Linking with
+/// `-z nodelete` would do the same.) Does nothing when the library is
+/// linked into the executable.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn pin_shared_library() {
+    // SAFETY: `Dl_info` is plain data; all-zero is a valid value.
+    let mut me: libc::Dl_info = unsafe { core::mem::zeroed() };
+    // SAFETY: an address inside this object and a valid out-pointer;
+    // dladdr only reads the loader's tables.
+    let found = unsafe { libc::dladdr(register_fork_handlers_at_load as *const c_void, &mut me) };
+    if found == 0 || me.dli_fname.is_null() {
+        return;
+    }
+    // SAFETY: getauxval only reads the auxiliary vector.
+    let phdr = unsafe { libc::getauxval(libc::AT_PHDR) } as *const c_void;
+    // SAFETY: `Dl_info` is plain data; all-zero is a valid value.
+    let mut exe: libc::Dl_info = unsafe { core::mem::zeroed() };
+    // SAFETY: as above; AT_PHDR points into the executable's image.
+    if !phdr.is_null()
+        && unsafe { libc::dladdr(phdr, &mut exe) } != 0
+        && exe.dli_fbase == me.dli_fbase
+    {
+        return;
+    }
+    // RTLD_NOLOAD: never loads anything, only finds this (already loaded)
+    // object and marks it never-unload. The handle is kept forever on
+    // purpose. dlopen from a constructor is allowed (the loader lock is
+    // recursive); what it allocates goes to whichever malloc is in use,
+    // ours included (first use from here is served by the central heap).
+    // SAFETY: `dli_fname` is the NUL-terminated name of a loaded object.
+    unsafe {
+        libc::dlopen(
+            me.dli_fname,
+            libc::RTLD_NOW | libc::RTLD_NOLOAD | libc::RTLD_NODELETE,
+        )
+    };
 }
 
 #[cfg(all(unix, not(target_vendor = "apple")))]
@@ -450,7 +516,11 @@ pub mod replace {
     /// # Safety
     /// As [`ma_posix_memalign`].
     #[unsafe(no_mangle)]
-    pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
+    pub unsafe extern "C" fn posix_memalign(
+        out: *mut *mut c_void,
+        align: usize,
+        size: usize,
+    ) -> c_int {
         // SAFETY: caller's precondition.
         unsafe { do_posix_memalign(out, align, size) }
     }
