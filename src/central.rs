@@ -30,10 +30,13 @@
 //! - One wholly free region is kept as a reserve; others are unmapped as soon
 //!   as they become wholly free, so map/unmap does not thrash at a boundary.
 //! - Free runs are purged with `MADV_DONTNEED` once they have been free for
-//!   [`PURGE_DELAY_MS`]; the check runs on page-heap frees at most twice per
-//!   delay. Short-lived free runs are reused while still resident.
-//! - Requests above [`LARGE_MAX`] get a mapping of their own (`mremap` on
-//!   realloc), so a 1 GiB buffer never pins a region.
+//!   [`PURGE_DELAY_MS`]; the check runs on page-heap allocations and frees,
+//!   at most twice per delay (a heap with no page-heap activity at all keeps
+//!   its free runs until `trim`). Short-lived free runs are reused while
+//!   still resident.
+//! - Requests above [`LARGE_MAX`] (32 MiB, half the largest region) get a
+//!   mapping of their own (`mremap` on realloc), so a 1 GiB buffer never
+//!   pins a region; up to it, freed runs are reused while still resident.
 
 use crate::os;
 use crate::region::{
@@ -46,7 +49,9 @@ use crate::sync::{Lock, UnsafeCell};
 use core::ptr;
 
 /// Largest request served from regions; above it, a dedicated mapping.
-pub const LARGE_MAX: usize = 16 << 20;
+pub const LARGE_MAX: usize = REGION_ALIGN / 2;
+/// The longest run a region can hold.
+const MAX_RUN_PAGES: usize = MAX_REGION_PAGES - metadata_pages(MAX_REGION_PAGES);
 /// How long a free run stays resident before its pages go back to the OS.
 pub const PURGE_DELAY_MS: u64 = 250;
 /// Wholly free regions kept mapped (purged after the delay) for reuse.
@@ -275,16 +280,13 @@ impl CentralHeap {
         if size > isize::MAX as usize || align > isize::MAX as usize / 2 + 1 {
             return ptr::null_mut();
         }
-        if size <= LARGE_MAX && align <= LARGE_MAX {
-            let pages = size.max(1).div_ceil(PAGE_SIZE);
-            let p = self.locked(|s, owner| {
+        let pages = size.max(1).div_ceil(PAGE_SIZE);
+        let extra = align.max(PAGE_SIZE) / PAGE_SIZE - 1;
+        if size <= LARGE_MAX && pages + extra <= MAX_RUN_PAGES {
+            return self.locked(|s, owner| {
                 // SAFETY: lock held.
                 unsafe { s.alloc_large_run(owner, pages, align) }
             });
-            if !p.is_null() {
-                return p;
-            }
-            return p;
         }
         self.alloc_huge(size, align)
     }
@@ -734,6 +736,9 @@ impl CentralState {
             (*d).dirty = false;
             (*r).free_pages -= n;
             self.c.free_pages -= n;
+            // Allocation-side activity also drives purging, so a heap that
+            // stops freeing still returns its old free runs.
+            self.maybe_purge(os::now_ms());
             d
         }
     }
@@ -1689,6 +1694,25 @@ mod tests {
         assert!(s.purges >= 1, "{s:?}");
         assert!(s.bytes_purged >= 32 * PAGE_SIZE, "{s:?}");
         free(&h, fence);
+        release(h);
+    }
+
+    #[test]
+    fn a_freed_large_run_is_reused_without_mapping_again() {
+        let h = CentralHeap::new();
+        let p = h.alloc_large(LARGE_MAX, 16);
+        assert!(!p.is_null());
+        let maps = h.stats(None).maps;
+        free(&h, p);
+        let q = h.alloc_large(LARGE_MAX - PAGE_SIZE, 16);
+        assert_eq!(q, p, "the same resident run comes back");
+        assert_eq!(h.stats(None).maps, maps, "no new mapping");
+        free(&h, q);
+        // Alignments too large to fit a region's run go to their own mapping.
+        let a = h.alloc_large(LARGE_MAX, LARGE_MAX);
+        assert_eq!(a as usize % LARGE_MAX, 0);
+        assert_eq!(h.stats(None).huge_allocations, 1);
+        free(&h, a);
         release(h);
     }
 
