@@ -30,6 +30,16 @@ pub(crate) trait Binding {
     ) -> R;
 }
 
+/// A thread's binding state (per binding kind, per thread):
+/// FRESH → BINDING (first use; re-entrant calls bypass the cache) → ACTIVE →
+/// DEAD (exit flush done; calls go straight to the central heap).
+pub(crate) mod state {
+    pub(crate) const FRESH: u8 = 0;
+    pub(crate) const ACTIVE: u8 = 1;
+    pub(crate) const BINDING: u8 = 2;
+    pub(crate) const DEAD: u8 = 3;
+}
+
 /// Alignment of every block `malloc` returns.
 pub(crate) const MALLOC_ALIGN: usize = 16;
 

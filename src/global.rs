@@ -26,6 +26,7 @@
 
 use crate::cache::ThreadCache;
 use crate::central::{BIN_COUNT, CentralHeap};
+use crate::front::state::{ACTIVE, BINDING, DEAD, FRESH};
 use crate::front::{self, Binding, MALLOC_ALIGN};
 use crate::stats::{BinLine, Stats};
 use core::alloc::{GlobalAlloc, Layout};
@@ -35,11 +36,6 @@ use core::ptr;
 
 /// The process-wide central heap.
 pub(crate) static GLOBAL_CENTRAL: CentralHeap = CentralHeap::new();
-
-const FRESH: u8 = 0;
-const ACTIVE: u8 = 1;
-const BINDING: u8 = 2;
-const DEAD: u8 = 3;
 
 /// A thread's binding to the process-wide heap.
 ///

@@ -31,6 +31,7 @@
 
 use crate::cache::ThreadCache;
 use crate::central::{BIN_COUNT, CentralHeap};
+use crate::front::state::{ACTIVE, BINDING, DEAD, FRESH};
 use crate::front::{self, Binding, MALLOC_ALIGN};
 use crate::stats::{BinLine, Stats};
 use crate::sync::RawLock;
@@ -39,11 +40,6 @@ use core::alloc::{GlobalAlloc, Layout};
 use core::cell::{Cell, UnsafeCell};
 use core::ptr::{self, NonNull};
 use thread_local::ThreadLocal;
-
-const FRESH: u8 = 0;
-const ACTIVE: u8 = 1;
-const BINDING: u8 = 2;
-const DEAD: u8 = 3;
 
 /// Per-thread state for `Heap` instances.
 ///

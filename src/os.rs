@@ -52,6 +52,13 @@ pub(crate) unsafe fn map(len: usize, align: usize, offset: usize) -> *mut u8 {
     unsafe { sys::map_aligned(len, over, align, offset) }
 }
 
+/// The first address at or above `raw` whose `base + offset` is a multiple
+/// of `align` (a power of two).
+fn aligned_base(raw: usize, align: usize, offset: usize) -> usize {
+    let base = ((raw + offset + align - 1) & !(align - 1)) - offset;
+    if base < raw { base + align } else { base }
+}
+
 /// Unmaps a whole mapping returned by [`map`] (or grown by [`remap`]).
 ///
 /// # Safety
@@ -171,8 +178,7 @@ mod sys {
             return raw;
         }
         let raw_addr = raw as usize;
-        let base = ((raw_addr + offset + align - 1) & !(align - 1)) - offset;
-        let base = if base < raw_addr { base + align } else { base };
+        let base = super::aligned_base(raw_addr, align, offset);
         let head = base - raw_addr;
         let tail = over - head - len;
         // SAFETY: both trimmed pieces lie inside the mapping just made and
@@ -359,11 +365,7 @@ mod sys {
                     return ptr::null_mut();
                 }
                 VirtualFree(raw, 0, MEM_RELEASE);
-                let raw_addr = raw as usize;
-                let mut base = ((raw_addr + offset + align - 1) & !(align - 1)) - offset;
-                if base < raw_addr {
-                    base += align;
-                }
+                let base = super::aligned_base(raw as usize, align, offset);
                 let p = VirtualAlloc(
                     base as *mut c_void,
                     len,
