@@ -1,0 +1,279 @@
+//! The C ABI, tested from C: the programs in `tests/c/` are compiled with
+//! the system `cc` and linked against `libmemalloc.a` and `libmemalloc.so`
+//! (plain and `override` builds), or run with the override library in
+//! `LD_PRELOAD`. Each program checks its own results and prints `ok <n>`.
+#![cfg(all(target_os = "linux", target_env = "gnu"))]
+
+#[path = "c/support.rs"]
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+use support::{Flavour, Link, compile, run_ok, shared_lib, static_lib, work_dir};
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+/// The libc allocation functions `override` replaces.
+const LIBC_NAMES: &[&str] = &[
+    "malloc",
+    "free",
+    "calloc",
+    "realloc",
+    "reallocarray",
+    "posix_memalign",
+    "aligned_alloc",
+    "memalign",
+    "valloc",
+    "pvalloc",
+    "malloc_usable_size",
+];
+
+const MA_NAMES: &[&str] = &[
+    "ma_malloc",
+    "ma_calloc",
+    "ma_realloc",
+    "ma_free",
+    "ma_usable_size",
+    "ma_aligned_alloc",
+    "ma_posix_memalign",
+    "ma_stats",
+    "ma_print_stats",
+];
+
+/// Compiles `source` into the scratch directory as `name`.
+fn build(name: &str, source: &str, link: Link, defines: &[&str]) -> PathBuf {
+    let exe = work_dir("c_abi").join(name);
+    compile(&[source], &exe, link, defines);
+    exe
+}
+
+/// Runs a test program and checks that it reported success.
+fn expect_ok(cmd: &mut Command) -> String {
+    let out = run_ok(cmd, LIMIT);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        stdout.lines().any(|l| l.starts_with("ok ")),
+        "no ok line in:\n{stdout}"
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn preloaded(exe: &PathBuf) -> Command {
+    let mut cmd = Command::new(exe);
+    cmd.env("LD_PRELOAD", shared_lib(Flavour::Override));
+    cmd
+}
+
+/// Global symbols a file defines, from `nm`.
+fn defined_symbols(args: &[&str], file: &PathBuf) -> BTreeSet<String> {
+    let out = Command::new("nm")
+        .args(args)
+        .arg(file)
+        .output()
+        .expect("run nm");
+    assert!(
+        out.status.success(),
+        "nm failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace().rev();
+            let name = f.next()?;
+            let kind = f.next()?;
+            // Defined, global: text, data, read-only data, bss, weak.
+            "TDRBWV"
+                .contains(kind)
+                .then(|| name.split('@').next().unwrap().to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn plain_shared_library_exports_exactly_the_ma_functions() {
+    let syms = defined_symbols(&["-D", "--defined-only"], &shared_lib(Flavour::Plain));
+    let want: BTreeSet<String> = MA_NAMES.iter().map(|s| s.to_string()).collect();
+    assert_eq!(syms, want);
+}
+
+#[test]
+fn plain_static_library_defines_no_libc_allocation_function() {
+    let syms = defined_symbols(&["-g", "--defined-only"], &static_lib(Flavour::Plain));
+    for name in MA_NAMES {
+        assert!(syms.contains(*name), "{name} missing from libmemalloc.a");
+    }
+    for name in LIBC_NAMES {
+        assert!(!syms.contains(*name), "plain libmemalloc.a defines {name}");
+    }
+}
+
+#[test]
+fn override_shared_library_exports_the_malloc_family() {
+    let syms = defined_symbols(&["-D", "--defined-only"], &shared_lib(Flavour::Override));
+    let want: BTreeSet<String> = LIBC_NAMES
+        .iter()
+        .chain(MA_NAMES)
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(syms, want);
+}
+
+#[test]
+fn ma_functions_follow_the_documented_semantics_when_linked_statically() {
+    let exe = build(
+        "api_static",
+        "tests/c/api.c",
+        Link::Static(Flavour::Plain),
+        &[],
+    );
+    let stderr = expect_ok(&mut Command::new(exe));
+    assert!(
+        stderr.contains("memalloc: process-wide heap"),
+        "no stats report in:\n{stderr}"
+    );
+}
+
+#[test]
+fn ma_functions_follow_the_documented_semantics_when_linked_shared() {
+    let exe = build(
+        "api_shared",
+        "tests/c/api.c",
+        Link::Shared(Flavour::Plain),
+        &[],
+    );
+    let stderr = expect_ok(&mut Command::new(exe));
+    assert!(
+        stderr.contains("memalloc: process-wide heap"),
+        "no stats report in:\n{stderr}"
+    );
+}
+
+#[test]
+fn libc_names_follow_glibc_semantics_under_ld_preload() {
+    let exe = build(
+        "api_preload",
+        "tests/c/api.c",
+        Link::None,
+        &["USE_LIBC", "NO_MA_LINK"],
+    );
+    expect_ok(&mut preloaded(&exe));
+}
+
+#[test]
+fn libc_names_follow_glibc_semantics_with_the_override_library_linked_shared() {
+    let exe = build(
+        "api_override_shared",
+        "tests/c/api.c",
+        Link::Shared(Flavour::Override),
+        &["USE_LIBC"],
+    );
+    expect_ok(&mut Command::new(exe));
+}
+
+#[test]
+fn libc_names_follow_glibc_semantics_with_the_override_library_linked_statically() {
+    let exe = build(
+        "api_override_static",
+        "tests/c/api.c",
+        Link::Static(Flavour::Override),
+        &["USE_LIBC"],
+    );
+    expect_ok(&mut Command::new(exe));
+}
+
+#[test]
+fn threads_free_each_others_blocks_with_the_static_library() {
+    let exe = build(
+        "threads_static",
+        "tests/c/threads.c",
+        Link::Static(Flavour::Plain),
+        &[],
+    );
+    expect_ok(&mut Command::new(exe));
+}
+
+#[test]
+fn threads_free_each_others_blocks_with_the_shared_library() {
+    let exe = build(
+        "threads_shared",
+        "tests/c/threads.c",
+        Link::Shared(Flavour::Plain),
+        &[],
+    );
+    expect_ok(&mut Command::new(exe));
+}
+
+#[test]
+fn threads_free_each_others_blocks_under_ld_preload() {
+    let exe = build(
+        "threads_preload",
+        "tests/c/threads.c",
+        Link::None,
+        &["USE_LIBC", "NO_MA_LINK"],
+    );
+    expect_ok(&mut preloaded(&exe));
+}
+
+#[test]
+fn fork_of_a_multithreaded_process_leaves_a_usable_heap_with_the_static_library() {
+    let exe = build(
+        "fork_static",
+        "tests/c/fork.c",
+        Link::Static(Flavour::Plain),
+        &[],
+    );
+    expect_ok(&mut Command::new(exe));
+}
+
+#[test]
+fn fork_of_a_multithreaded_process_leaves_a_usable_heap_with_the_shared_library() {
+    let exe = build(
+        "fork_shared",
+        "tests/c/fork.c",
+        Link::Shared(Flavour::Plain),
+        &[],
+    );
+    expect_ok(&mut Command::new(exe));
+}
+
+#[test]
+fn fork_of_a_multithreaded_process_leaves_a_usable_heap_under_ld_preload() {
+    let exe = build(
+        "fork_preload",
+        "tests/c/fork.c",
+        Link::None,
+        &["USE_LIBC", "NO_MA_LINK"],
+    );
+    expect_ok(&mut preloaded(&exe));
+}
+
+#[test]
+fn threads_outliving_dlclose_of_the_library_exit_cleanly() {
+    let exe = build("dlopen_plain", "tests/c/dlopen.c", Link::None, &[]);
+    expect_ok(Command::new(exe).arg(shared_lib(Flavour::Plain)));
+}
+
+#[test]
+fn dlopen_and_dlclose_work_under_ld_preload() {
+    let exe = build("dlopen_preload", "tests/c/dlopen.c", Link::None, &[]);
+    expect_ok(preloaded(&exe).arg("-"));
+}
+
+#[test]
+fn hello_example_runs_against_both_libraries() {
+    for (name, link) in [
+        ("hello_static", Link::Static(Flavour::Plain)),
+        ("hello_shared", Link::Shared(Flavour::Plain)),
+    ] {
+        let exe = build(name, "examples/c/hello.c", link, &[]);
+        let out = run_ok(&mut Command::new(exe), LIMIT);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("hello from memalloc"),
+            "{name}: unexpected output:\n{stdout}"
+        );
+    }
+}
