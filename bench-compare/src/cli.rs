@@ -1,0 +1,195 @@
+//! The command line shared by the `ga_*` examples (one per allocator, each
+//! installing it as `#[global_allocator]`).
+//!
+//! ```text
+//! ga_<alloc> throughput [--quick] [--repeat N]   (c) (d) (g) (h), ops/s
+//! ga_<alloc> memory fragment|threadchurn|threadchurn-single [--quick]
+//! ga_<alloc> time btreemap|server ITERS          one timed chunk (for criterion)
+//! ```
+//!
+//! Every result is one line of `key=value` fields after a record name:
+//!
+//! ```text
+//! ga alloc=memalloc workload=larson threads=4 ops=2000000 secs=0.412 ops_per_sec=4854368
+//! mem alloc=memalloc scenario=fragment start_rss_kib=2100 peak_rss_kib=812000 end_rss_kib=9000 idle_rss_kib=9000 nudged_rss_kib=6000 secs=1.9
+//! nanos=123456
+//! ```
+
+use std::time::{Duration, Instant};
+
+use crate::{ga, mem, server};
+
+/// Sizes of one run.
+#[derive(Clone, Copy, Debug)]
+pub struct Sizes {
+    pub larson_ops: u64,
+    pub prodcon_msgs: u64,
+    pub btree_keys: usize,
+    pub server_requests: u64,
+    pub server_time: Duration,
+    pub fragment_bytes: usize,
+    pub churn_threads: usize,
+}
+
+impl Sizes {
+    pub const FULL: Sizes = Sizes {
+        larson_ops: 10_000_000,
+        prodcon_msgs: 500_000,
+        btree_keys: 500_000,
+        server_requests: 10_000,
+        server_time: Duration::from_secs(10),
+        fragment_bytes: 512 << 20,
+        churn_threads: 2000,
+    };
+    pub const QUICK: Sizes = Sizes {
+        larson_ops: 1_000_000,
+        prodcon_msgs: 50_000,
+        btree_keys: 50_000,
+        server_requests: 1_000,
+        server_time: Duration::from_secs(3),
+        fragment_bytes: 64 << 20,
+        churn_threads: 200,
+    };
+}
+
+/// Thread counts of (c); pair counts of (d).
+pub const LARSON_THREADS: [usize; 4] = [1, 2, 4, 8];
+pub const PRODCON_PAIRS: [usize; 2] = [1, 3];
+/// Server pool threads and client threads of (h).
+pub const SERVER_WORKERS: usize = 4;
+pub const SERVER_CLIENTS: usize = 4;
+/// Alloc/free per thread, and threads alive at once, in threadchurn.
+pub const CHURN_OPS: usize = 10_000;
+pub const CHURN_ALIVE: usize = 8;
+
+fn usage(bin: &str) -> ! {
+    eprintln!(
+        "usage: {bin} throughput [--quick] [--repeat N]\n       {bin} memory fragment|threadchurn|threadchurn-single [--quick]\n       {bin} time btreemap|server ITERS"
+    );
+    std::process::exit(2)
+}
+
+/// `main` of a `ga_*` example; `alloc` names its global allocator.
+pub fn ga_main(alloc: &str) {
+    let args: Vec<String> = std::env::args().collect();
+    let bin = args.first().map(String::as_str).unwrap_or("ga");
+    let quick = args.iter().any(|a| a == "--quick");
+    let sizes = if quick { Sizes::QUICK } else { Sizes::FULL };
+    match args.get(1).map(String::as_str) {
+        Some("throughput") => {
+            let repeat = args
+                .iter()
+                .position(|a| a == "--repeat")
+                .and_then(|i| args.get(i + 1))
+                .map(|n| n.parse().unwrap_or_else(|_| usage(bin)))
+                .unwrap_or(1);
+            throughput(alloc, sizes, repeat)
+        }
+        Some("memory") => match args.get(2).map(String::as_str) {
+            Some(s @ ("fragment" | "threadchurn" | "threadchurn-single")) => {
+                memory(alloc, s, sizes)
+            }
+            _ => usage(bin),
+        },
+        Some("time") => {
+            let iters: u64 = args
+                .get(3)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| usage(bin));
+            let d = match args.get(2).map(String::as_str) {
+                Some("btreemap") => {
+                    let start = Instant::now();
+                    for i in 0..iters {
+                        ga::btreemap(1000, i);
+                    }
+                    start.elapsed()
+                }
+                Some("server") => server_run(iters, Duration::from_secs(60)).1,
+                _ => usage(bin),
+            };
+            println!("nanos={}", d.as_nanos());
+        }
+        _ => usage(bin),
+    }
+}
+
+fn server_run(requests: u64, time_limit: Duration) -> (u64, Duration) {
+    server::run(server::ServerConfig {
+        workers: SERVER_WORKERS,
+        clients: SERVER_CLIENTS,
+        requests,
+        time_limit,
+    })
+}
+
+/// Runs `f` `repeat` times and prints the run with the median rate.
+fn measure(
+    alloc: &str,
+    workload: &str,
+    threads: usize,
+    repeat: usize,
+    mut f: impl FnMut() -> (u64, Duration),
+) {
+    let mut runs: Vec<(f64, u64, Duration)> = (0..repeat.max(1))
+        .map(|_| {
+            let (ops, d) = f();
+            (ops as f64 / d.as_secs_f64(), ops, d)
+        })
+        .collect();
+    runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (rate, ops, d) = runs[runs.len() / 2];
+    println!(
+        "ga alloc={alloc} workload={workload} threads={threads} ops={ops} secs={:.3} ops_per_sec={rate:.0}",
+        d.as_secs_f64()
+    );
+}
+
+fn throughput(alloc: &str, s: Sizes, repeat: usize) {
+    for t in LARSON_THREADS {
+        measure(alloc, "larson", t, repeat, || {
+            (s.larson_ops, ga::larson(t, s.larson_ops))
+        });
+    }
+    for p in PRODCON_PAIRS {
+        measure(alloc, "prodcon", 2 * p, repeat, || {
+            (
+                p as u64 * s.prodcon_msgs,
+                ga::producer_consumer(p, s.prodcon_msgs),
+            )
+        });
+    }
+    measure(alloc, "btreemap", 1, repeat, || {
+        let start = Instant::now();
+        let ops = ga::btreemap(s.btree_keys, 7);
+        (ops, start.elapsed())
+    });
+    measure(
+        alloc,
+        "server",
+        SERVER_WORKERS + SERVER_CLIENTS,
+        repeat,
+        || server_run(s.server_requests, s.server_time),
+    );
+}
+
+fn memory(alloc: &str, scenario: &str, s: Sizes) {
+    let (start_rss, _) = mem::rss_kib();
+    let start = Instant::now();
+    match scenario {
+        "fragment" => mem::fragment(s.fragment_bytes),
+        "threadchurn" => mem::threadchurn(s.churn_threads, CHURN_ALIVE, CHURN_OPS),
+        _ => mem::threadchurn_single(s.churn_threads, CHURN_OPS),
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let (end_rss, peak_rss) = mem::rss_kib();
+    // memalloc returns long-free pages after its purge delay (250 ms), and
+    // checks for them when pages are freed: measure after an idle wait, and
+    // again after one more page-sized free.
+    std::thread::sleep(Duration::from_millis(300));
+    let (idle_rss, _) = mem::rss_kib();
+    drop(std::hint::black_box(vec![1u8; 1 << 20]));
+    let (nudged_rss, _) = mem::rss_kib();
+    println!(
+        "mem alloc={alloc} scenario={scenario} start_rss_kib={start_rss} peak_rss_kib={peak_rss} end_rss_kib={end_rss} idle_rss_kib={idle_rss} nudged_rss_kib={nudged_rss} secs={secs:.3}"
+    );
+}
