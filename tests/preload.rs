@@ -139,7 +139,7 @@ fn text_input(path: &Path, lines: usize, seed: u64) {
             if w > 0 {
                 s.push(' ');
             }
-            if rng.next() % 5 == 0 {
+            if rng.next().is_multiple_of(5) {
                 let _ = write!(s, "{}", rng.next() % 100_000);
             } else {
                 rng.word(&mut s);
