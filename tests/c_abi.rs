@@ -251,6 +251,12 @@ fn fork_of_a_multithreaded_process_leaves_a_usable_heap_under_ld_preload() {
 }
 
 #[test]
+fn cxx_program_with_threads_and_exceptions_runs_under_ld_preload() {
+    let exe = build("cxx_preload", "tests/c/cxx.cc", Link::None, &[]);
+    expect_ok(&mut preloaded(&exe));
+}
+
+#[test]
 fn threads_outliving_dlclose_of_the_library_exit_cleanly() {
     let exe = build("dlopen_plain", "tests/c/dlopen.c", Link::None, &[]);
     expect_ok(Command::new(exe).arg(shared_lib(Flavour::Plain)));

@@ -118,14 +118,26 @@ pub enum Link {
     None,
 }
 
-/// Compiles `sources` (paths relative to the crate root) into `out` with
-/// warnings as errors, the project header on the include path, and `defines`.
+/// Compiles `sources` (paths relative to the crate root; C, or C++ if one
+/// ends in `.cc`) into `out` with warnings as errors, the project header on
+/// the include path, and `defines`.
 pub fn compile(sources: &[&str], out: &Path, link: Link, defines: &[&str]) {
     let root = manifest_dir();
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let mut cmd = Command::new(cc);
+    let cxx = sources.iter().any(|s| s.ends_with(".cc"));
+    let (compiler, std) = if cxx {
+        (
+            std::env::var("CXX").unwrap_or_else(|_| "c++".into()),
+            "-std=c++17",
+        )
+    } else {
+        (
+            std::env::var("CC").unwrap_or_else(|_| "cc".into()),
+            "-std=c11",
+        )
+    };
+    let mut cmd = Command::new(compiler);
     cmd.args([
-        "-std=c11",
+        std,
         "-D_GNU_SOURCE",
         "-O1",
         "-g",
