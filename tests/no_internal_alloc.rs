@@ -109,7 +109,7 @@ fn memalloc_never_allocates_through_the_global_allocator_from_inside() {
                 TLS_DROP.with(|_| {});
                 #[cfg(unix)]
                 unsafe {
-                    libc::pthread_setspecific(key, 1 as *mut libc::c_void);
+                    libc::pthread_setspecific(key, std::ptr::dangling_mut::<libc::c_void>());
                 }
                 // Direct calls, marked as inside memalloc.
                 inside(|| unsafe {
