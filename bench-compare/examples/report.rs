@@ -657,7 +657,10 @@ fn svg(rows: &[Row]) -> String {
     }
     let panels = [
         ("larson", "(c) larson: replacements/s by threads"),
-        ("prodcon", "(d) producer/consumer: messages/s by threads"),
+        (
+            "prodcon",
+            "(d) producer/consumer: messages/s by threads (2 per pair)",
+        ),
     ];
     for (p, (key, title)) in panels.iter().enumerate() {
         let x0 = left + p as f64 * (pw + left + 40.0);
@@ -693,7 +696,7 @@ fn svg(rows: &[Row]) -> String {
                 x0 + pw,
                 x0 - 6.0,
                 y + 4.0,
-                si(v)
+                tick(v)
             );
         }
         let xpos = |i: usize| x0 + pw * (i as f64 + 0.5) / threads.len().max(1) as f64;
@@ -745,6 +748,22 @@ fn svg(rows: &[Row]) -> String {
     );
     s.push_str("</svg>\n");
     s
+}
+
+/// An axis label: 0, 500 k, 2.5 M, 100 M.
+fn tick(v: f64) -> String {
+    let (x, unit) = if v >= 1e9 {
+        (v / 1e9, " G")
+    } else if v >= 1e6 {
+        (v / 1e6, " M")
+    } else if v >= 1e3 {
+        (v / 1e3, " k")
+    } else {
+        (v, "")
+    };
+    let digits = format!("{x:.2}");
+    let digits = digits.trim_end_matches('0').trim_end_matches('.');
+    format!("{digits}{unit}")
 }
 
 /// The smallest of 1, 2, 2.5, 5 × 10^k that is at least `x`.
