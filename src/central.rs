@@ -148,11 +148,13 @@ pub(crate) struct CentralHeap {
     state: UnsafeCell<CentralState>,
 }
 
-// SAFETY: all raw pointers in the state refer to mappings owned by this heap
-// and are only dereferenced under `lock`; the heap can move between threads
-// and be shared by them.
+// SAFETY: the raw pointers in the state refer to mappings owned by this heap.
+// The state is only touched under `lock` (`locked`). The one lock-free path,
+// `classify` (with `region::find` / `span_of`), only reads page-map fields
+// that do not change while a live block lies in the span (`PageDesc`
+// invariant), so for a valid pointer it races with no writer.
 unsafe impl Send for CentralHeap {}
-// SAFETY: as above; `locked` serialises every access to the state.
+// SAFETY: as above.
 unsafe impl Sync for CentralHeap {}
 
 impl CentralState {
@@ -298,7 +300,9 @@ impl CentralHeap {
         } else {
             (REGION_ALIGN, align, REGION_ALIGN)
         };
+        // A zero-size block still gets a byte, so it lies inside its mapping.
         let Some(len) = size
+            .max(1)
             .checked_add(offset)
             .and_then(|n| n.checked_add(page - 1))
             .map(|n| n & !(page - 1))
@@ -349,6 +353,7 @@ impl CentralHeap {
             }),
             Kind::Huge(r) => {
                 let len = self.locked(|s, _| {
+                    s.c.unmaps += 1;
                     // SAFETY: `r` is a live huge mapping of this heap; lock held.
                     unsafe { s.unlink_huge(r) }
                 });
@@ -562,6 +567,7 @@ impl CentralHeap {
                 while !s.huge.is_null() {
                     let r = s.huge;
                     let len = s.unlink_huge(r);
+                    s.c.unmaps += 1;
                     os::unmap(r as *mut u8, len);
                 }
                 while !s.regions.is_null() {
@@ -1203,7 +1209,7 @@ impl CentralState {
     }
 
     /// Takes a huge mapping off the list and out of the registry; returns
-    /// its length.
+    /// its length. (The caller unmaps it, or moves it and links it again.)
     unsafe fn unlink_huge(&mut self, r: *mut RegionHeader) -> usize {
         // SAFETY: `r` is on the huge list.
         unsafe {
@@ -1219,7 +1225,6 @@ impl CentralState {
             self.c.huge_bytes -= (*r).map_size;
             self.c.huge_user_bytes -= (*r).user_size;
             self.c.huges -= 1;
-            self.c.unmaps += 1;
             (*r).map_size
         }
     }
@@ -1736,6 +1741,7 @@ mod tests {
         free(&h, q);
         let s = h.stats(None);
         assert_eq!((s.huge_allocations, s.bytes_mapped), (0, 0));
+        assert_eq!(s.maps, s.unmaps, "an mremap is neither a map nor an unmap: {s:?}");
         release(h);
     }
 

@@ -29,6 +29,7 @@ use crate::central::{BIN_COUNT, CentralHeap};
 use crate::front::state::{ACTIVE, BINDING, DEAD, FRESH};
 use crate::front::{self, Binding, MALLOC_ALIGN};
 use crate::stats::{BinLine, Stats};
+use crate::thread_exit::ExitHook;
 use core::alloc::{GlobalAlloc, Layout};
 use core::cell::{Cell, UnsafeCell};
 use core::ffi::c_void;
@@ -93,7 +94,7 @@ fn bind_slow<R>(
     // Anything the registration below allocates re-enters here as BINDING
     // and is served by the central heap directly.
     slot.state.set(BINDING);
-    hooks::on_first_use(slot as *const ThreadSlot as *mut c_void);
+    EXIT_HOOK.arm(slot as *const ThreadSlot as *mut c_void);
     slot.state.set(ACTIVE);
     // SAFETY: ACTIVE and not borrowed (slot invariant).
     with(unsafe { &mut *slot.cache.get() }, &GLOBAL_CENTRAL)
@@ -114,93 +115,15 @@ unsafe fn flush_exiting(slot: *const ThreadSlot) {
     }
 }
 
-#[cfg(unix)]
-mod hooks {
-    use super::*;
-    use crate::sync::atomic::{AtomicUsize, Ordering};
-
-    /// pthread key + 1; 0 = not created yet; usize::MAX = creation failed.
-    static EXIT_KEY: AtomicUsize = AtomicUsize::new(0);
-
-    unsafe extern "C" fn on_thread_exit(slot: *mut c_void) {
-        // SAFETY: the key's value is only ever this thread's SLOT.
+crate::thread_exit::exit_fn! {
+    /// The process-wide heap's thread-exit hook.
+    fn on_thread_exit(slot) {
+        // SAFETY: the hook's value is only ever the exiting thread's SLOT.
         unsafe { flush_exiting(slot as *const ThreadSlot) };
-    }
-
-    fn create_key() -> usize {
-        let mut key: libc::pthread_key_t = 0;
-        // SAFETY: valid out-pointer and an `extern "C"` destructor.
-        if unsafe { libc::pthread_key_create(&mut key, Some(on_thread_exit)) } == 0 {
-            key as usize + 1
-        } else {
-            usize::MAX
-        }
-    }
-
-    pub(super) fn on_first_use(slot: *mut c_void) {
-        let mut key = EXIT_KEY.load(Ordering::Acquire);
-        if key == 0 {
-            key = crate::sync::init_once(&EXIT_KEY, create_key, |k| {
-                if k != usize::MAX {
-                    // SAFETY: `k - 1` is a key we created and never published.
-                    unsafe { libc::pthread_key_delete((k - 1) as libc::pthread_key_t) };
-                }
-            });
-            crate::fork::register();
-        }
-        if key != usize::MAX {
-            // SAFETY: a valid key; the value is this thread's slot.
-            unsafe { libc::pthread_setspecific((key - 1) as libc::pthread_key_t, slot) };
-        }
     }
 }
 
-#[cfg(windows)]
-mod hooks {
-    use super::*;
-    use crate::sync::atomic::{AtomicUsize, Ordering};
-
-    static FLS_INDEX: AtomicUsize = AtomicUsize::new(0);
-    const FLS_OUT_OF_INDEXES: u32 = u32::MAX;
-
-    #[link(name = "kernel32")]
-    unsafe extern "system" {
-        fn FlsAlloc(callback: Option<unsafe extern "system" fn(*mut c_void)>) -> u32;
-        fn FlsFree(index: u32) -> i32;
-        fn FlsSetValue(index: u32, value: *mut c_void) -> i32;
-    }
-
-    unsafe extern "system" fn on_thread_exit(slot: *mut c_void) {
-        // SAFETY: the value is only ever this thread's SLOT.
-        unsafe { flush_exiting(slot as *const ThreadSlot) };
-    }
-
-    fn create_index() -> usize {
-        // SAFETY: a valid callback.
-        let i = unsafe { FlsAlloc(Some(on_thread_exit)) };
-        if i == FLS_OUT_OF_INDEXES {
-            usize::MAX
-        } else {
-            i as usize + 1
-        }
-    }
-
-    pub(super) fn on_first_use(slot: *mut c_void) {
-        let mut idx = FLS_INDEX.load(Ordering::Acquire);
-        if idx == 0 {
-            idx = crate::sync::init_once(&FLS_INDEX, create_index, |i| {
-                if i != usize::MAX {
-                    // SAFETY: an index we allocated and never published.
-                    unsafe { FlsFree((i - 1) as u32) };
-                }
-            });
-        }
-        if idx != usize::MAX {
-            // SAFETY: a valid index; the value is this thread's slot.
-            unsafe { FlsSetValue((idx - 1) as u32, slot) };
-        }
-    }
-}
+static EXIT_HOOK: ExitHook = ExitHook::new(on_thread_exit);
 
 /// memalloc as the process's global allocator:
 ///

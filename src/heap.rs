@@ -3,106 +3,151 @@
 //! ```text
 //!  Heap ─▶ HeapInner (its own mapping)
 //!            ├─ central: CentralHeap
-//!            ├─ caches: ThreadLocal<HeapCache>   one per thread that used it
-//!            └─ attached: list of HeapCache currently bound to a live thread
+//!            └─ attached: list of this heap's HeapCaches (one per thread
+//!                         that used it; each lives in a block of this heap)
 //!
-//!  thread T: THREAD_HEAPS (const TLS, no destructor): state + list of the
-//!            HeapCaches attached to T, across all heaps
-//!            EXIT_GUARD (TLS with destructor): at T's exit flushes and
-//!            detaches every cache on that list
+//!  thread T: THREAD_HEAPS (const TLS, no destructor)
+//!            ├─ state                FRESH → BINDING → ACTIVE → DEAD
+//!            ├─ last_heap/last_cache one-entry fast path
+//!            └─ list                 T's HeapCaches, across all heaps
+//!            exit hook (pthread key): flush and free every cache on `list`
 //!
-//!  REGISTRY lock: guards both lists (attach, exit, Heap drop) and the list
-//!  of live heaps (for fork handlers).
+//!  REGISTRY lock: guards both lists (attach, thread exit, Heap drop, fork)
+//!  and the list of live heaps.
 //! ```
 //!
-//! The traps this design steers around (see issue text for the details):
-//! - `ThreadLocal` allocates its buckets (and thread ids) through the global
-//!   allocator, which may be this very heap: first use marks the thread
-//!   BINDING, and re-entrant calls go to the central heap directly.
-//! - `ThreadLocal` does not drop values at thread exit and recycles thread
-//!   ids, so a new thread can be handed a dead thread's cache: each cache
-//!   records its `owner` thread, a thread only uses a cache it owns, and
-//!   claiming a detached cache happens under the registry lock.
-//! - `thread_local`'s id guard is itself a TLS destructor; after it ran,
-//!   calling into `ThreadLocal` panics. `EXIT_GUARD` is registered right
-//!   after the first `ThreadLocal` access on a thread, so (TLS destructors
-//!   run in reverse order of registration) it runs first and marks the
-//!   thread DEAD; later calls never touch `ThreadLocal`.
+//! Binding mechanism, and why not `thread_local::ThreadLocal`: that crate
+//! allocates its buckets and thread ids through the global allocator (which
+//! breaks DESIGN.md promise 1, and re-enters this heap when it *is* the global
+//! allocator), and its thread-id guard is a TLS destructor after which any
+//! `ThreadLocal` access panics — so a `Heap` first used from a late TLS
+//! destructor would panic inside the allocator. Here a thread finds its cache
+//! for a heap through its own list (a pointer compare in the common case of
+//! one heap per thread), the cache lives in a block of that heap, and the
+//! exit hook is a pthread key like the process-wide heap's: nothing
+//! allocates through the global allocator, nothing can panic.
 
 use crate::cache::ThreadCache;
 use crate::central::{BIN_COUNT, CentralHeap};
 use crate::front::state::{ACTIVE, BINDING, DEAD, FRESH};
 use crate::front::{self, Binding, MALLOC_ALIGN};
+use crate::region::Block;
+use crate::size_class::{block_size, class_of};
 use crate::stats::{BinLine, Stats};
 use crate::sync::RawLock;
 use crate::sync::atomic::{AtomicPtr, Ordering};
+use crate::thread_exit::ExitHook;
 use core::alloc::{GlobalAlloc, Layout};
-use core::cell::{Cell, UnsafeCell};
+use core::cell::Cell;
 use core::ptr::{self, NonNull};
-use thread_local::ThreadLocal;
 
 /// Per-thread state for `Heap` instances.
 ///
-/// Invariant: `state` is only touched by its thread; `list` (the caches
-/// attached to this thread) only under `REGISTRY`.
+/// Invariants: `state` and `last_cache` are only touched by their thread;
+/// `list` and the caches on it only under `REGISTRY`; `last_heap` is written
+/// by its thread, and cleared by `Heap::drop` (under `REGISTRY`) when it names
+/// the heap being dropped, so a non-null `last_heap` always names a live heap
+/// whose cache for this thread is `last_cache`.
 struct ThreadHeaps {
     state: Cell<u8>,
+    last_heap: AtomicPtr<HeapInner>,
+    last_cache: Cell<*mut HeapCache>,
     list: Cell<*mut HeapCache>,
 }
 
 thread_local! {
     static THREAD_HEAPS: ThreadHeaps = const {
-        ThreadHeaps { state: Cell::new(FRESH), list: Cell::new(ptr::null_mut()) }
+        ThreadHeaps {
+            state: Cell::new(FRESH),
+            last_heap: AtomicPtr::new(ptr::null_mut()),
+            last_cache: Cell::new(ptr::null_mut()),
+            list: Cell::new(ptr::null_mut()),
+        }
     };
-    static EXIT_GUARD: ExitGuard = const { ExitGuard };
 }
 
-struct ExitGuard;
-
-impl Drop for ExitGuard {
-    fn drop(&mut self) {
-        let _ = THREAD_HEAPS.try_with(|t| {
-            t.state.set(DEAD);
-            let _r = Registry::lock();
-            let mut c = t.list.get();
-            // SAFETY: the registry lock is held; every cache on this
-            // thread's list is alive (Heap drop unlinks caches first).
-            unsafe {
-                while !c.is_null() {
-                    let next = (*c).thread_next.get();
-                    let inner = &*(*c).heap;
-                    (*(*c).cache.get()).flush(&inner.central);
-                    (*c).owner.store(ptr::null_mut(), Ordering::Relaxed);
-                    inner.unlink_attached(c);
-                    (*c).thread_next.set(ptr::null_mut());
-                    (*c).thread_prev.set(ptr::null_mut());
-                    c = next;
-                }
-            }
-            t.list.set(ptr::null_mut());
-        });
+crate::thread_exit::exit_fn! {
+    /// Flushes and frees every cache of the exiting thread.
+    fn on_thread_exit(me) {
+        // SAFETY: the hook's value is only ever the exiting thread's
+        // THREAD_HEAPS, which outlives its key destructors.
+        unsafe { detach_all(&*(me as *const ThreadHeaps)) };
     }
 }
 
-/// One thread's cache for one heap (lives in the heap's `ThreadLocal`).
-///
-/// Invariant: `cache` is used only by the thread `owner` points to, and
-/// only while `owner` is that thread's `THREAD_HEAPS`; `owner` and the
-/// list links change only under `REGISTRY`.
-struct HeapCache {
-    cache: UnsafeCell<ThreadCache>,
-    owner: AtomicPtr<ThreadHeaps>,
-    heap: *const HeapInner,
-    thread_next: Cell<*mut HeapCache>,
-    thread_prev: Cell<*mut HeapCache>,
-    heap_next: Cell<*mut HeapCache>,
-    heap_prev: Cell<*mut HeapCache>,
+static EXIT_HOOK: ExitHook = ExitHook::new(on_thread_exit);
+
+/// Thread exit: every cache of this thread goes back to its heap.
+fn detach_all(me: &ThreadHeaps) {
+    me.state.set(DEAD);
+    me.last_heap.store(ptr::null_mut(), Ordering::Relaxed);
+    let _r = Registry::lock();
+    let mut c = me.list.get();
+    // SAFETY: the registry lock is held; caches on this thread's list are
+    // live blocks of live heaps (Heap::drop unlinks its caches first).
+    unsafe {
+        while !c.is_null() {
+            let next = (*c).thread_next;
+            let inner = &*(*c).heap;
+            (*c).cache.flush(&inner.central);
+            inner.unlink_attached(c);
+            free_cache_block(&inner.central, c);
+            c = next;
+        }
+    }
+    me.list.set(ptr::null_mut());
 }
 
-// SAFETY: a HeapCache is handed between threads only through ThreadLocal id
-// recycling and the registry, both of which order the handover; its cells
-// are only touched by the owner or under REGISTRY (see the invariant).
-unsafe impl Send for HeapCache {}
+/// One thread's cache for one heap, in a block of that heap.
+///
+/// Invariant: `cache` is used only by the thread `owner` points to; the
+/// links and `owner` change only under `REGISTRY`.
+struct HeapCache {
+    cache: ThreadCache,
+    heap: *const HeapInner,
+    owner: *const ThreadHeaps,
+    thread_next: *mut HeapCache,
+    thread_prev: *mut HeapCache,
+    heap_next: *mut HeapCache,
+    heap_prev: *mut HeapCache,
+}
+
+/// The size class of the blocks `HeapCache`s live in.
+fn cache_class() -> usize {
+    class_of(core::mem::size_of::<HeapCache>())
+}
+
+/// Returns a `HeapCache`'s block to its heap.
+///
+/// # Safety
+/// `c` is a cache of `central`'s heap that nothing references any more.
+unsafe fn free_cache_block(central: &CentralHeap, c: *mut HeapCache) {
+    let b = c as *mut Block;
+    // SAFETY: the block is ours again; a one-block list is terminated.
+    unsafe {
+        (*b).next = ptr::null_mut();
+        central.free_batch(cache_class(), b, 1, 0);
+    }
+}
+
+/// Takes `c` off its owner thread's list.
+///
+/// # Safety
+/// `REGISTRY` is held and `c` is on `owner`'s list.
+unsafe fn unlink_from_thread(owner: &ThreadHeaps, c: *mut HeapCache) {
+    // SAFETY: caller's precondition.
+    unsafe {
+        let (prev, next) = ((*c).thread_prev, (*c).thread_next);
+        if prev.is_null() {
+            owner.list.set(next);
+        } else {
+            (*prev).thread_next = next;
+        }
+        if !next.is_null() {
+            (*next).thread_prev = prev;
+        }
+    }
+}
 
 /// The global registry of heap instances and thread attachments.
 struct Registry;
@@ -131,7 +176,6 @@ impl Drop for RegistryGuard {
 /// `attached` and `reg_*` links change only under `REGISTRY`.
 struct HeapInner {
     central: CentralHeap,
-    caches: ThreadLocal<HeapCache>,
     attached: Cell<*mut HeapCache>,
     reg_next: Cell<*mut HeapInner>,
     reg_prev: Cell<*mut HeapInner>,
@@ -145,17 +189,57 @@ impl HeapInner {
     unsafe fn unlink_attached(&self, c: *mut HeapCache) {
         // SAFETY: caller's precondition.
         unsafe {
-            let (prev, next) = ((*c).heap_prev.get(), (*c).heap_next.get());
+            let (prev, next) = ((*c).heap_prev, (*c).heap_next);
             if prev.is_null() {
                 self.attached.set(next);
             } else {
-                (*prev).heap_next.set(next);
+                (*prev).heap_next = next;
             }
             if !next.is_null() {
-                (*next).heap_prev.set(prev);
+                (*next).heap_prev = prev;
             }
-            (*c).heap_next.set(ptr::null_mut());
-            (*c).heap_prev.set(ptr::null_mut());
+        }
+    }
+
+    /// Finds this thread's cache for this heap, creating and attaching one
+    /// if there is none. Null if the heap is out of memory.
+    ///
+    /// # Safety
+    /// `REGISTRY` is held; `me` is the calling thread's THREAD_HEAPS.
+    unsafe fn cache_for(&self, me: &ThreadHeaps) -> *mut HeapCache {
+        let this = self as *const HeapInner;
+        let mut c = me.list.get();
+        // SAFETY: registry held: the thread's list holds live caches.
+        unsafe {
+            while !c.is_null() {
+                if (*c).heap == this {
+                    return c;
+                }
+                c = (*c).thread_next;
+            }
+            let block = self.central.alloc_batch(cache_class(), 1, 0).0 as *mut HeapCache;
+            if block.is_null() {
+                return block;
+            }
+            debug_assert!(block_size(cache_class()) >= core::mem::size_of::<HeapCache>());
+            block.write(HeapCache {
+                cache: ThreadCache::new(),
+                heap: this,
+                owner: me,
+                thread_next: me.list.get(),
+                thread_prev: ptr::null_mut(),
+                heap_next: self.attached.get(),
+                heap_prev: ptr::null_mut(),
+            });
+            if !me.list.get().is_null() {
+                (*me.list.get()).thread_prev = block;
+            }
+            me.list.set(block);
+            if !self.attached.get().is_null() {
+                (*self.attached.get()).heap_prev = block;
+            }
+            self.attached.set(block);
+            block
         }
     }
 }
@@ -186,8 +270,8 @@ pub struct Heap {
     inner: NonNull<HeapInner>,
 }
 
-// SAFETY: HeapInner's central heap is Sync, its ThreadLocal gives each
-// thread its own cache, and the registry serialises the shared lists.
+// SAFETY: HeapInner's central heap is Sync; each thread only uses its own
+// HeapCache, and the registry lock serialises the shared lists.
 unsafe impl Send for Heap {}
 // SAFETY: as above.
 unsafe impl Sync for Heap {}
@@ -200,7 +284,7 @@ impl Default for Heap {
 
 impl Heap {
     /// Creates an empty heap. Maps its bookkeeping (64 KiB) now and its
-    /// regions on demand.
+    /// regions on demand. Allocates nothing through the global allocator.
     ///
     /// # Panics
     /// If the OS refuses even that first mapping; see [`Heap::try_new`].
@@ -216,11 +300,11 @@ impl Heap {
         // SAFETY: a page-multiple length; the mapping is new and unshared.
         let p = unsafe { crate::os::map(MAP_LEN, 1, 0) } as *mut HeapInner;
         let inner = NonNull::new(p)?;
+        crate::fork::register();
         // SAFETY: the mapping is writable, large and aligned enough.
         unsafe {
             p.write(HeapInner {
                 central: CentralHeap::new(),
-                caches: ThreadLocal::new(),
                 attached: Cell::new(ptr::null_mut()),
                 reg_next: Cell::new(ptr::null_mut()),
                 reg_prev: Cell::new(ptr::null_mut()),
@@ -233,7 +317,6 @@ impl Heap {
             }
             HEAPS.store(p, Ordering::Relaxed);
         }
-        crate::fork::register();
         Some(Heap { inner })
     }
 
@@ -304,10 +387,28 @@ impl Heap {
         front::alloc(self, size, align.max(MALLOC_ALIGN))
     }
 
-    /// Returns this thread's cached blocks to the heap.
+    /// Returns this thread's cached blocks, and the cache itself, to the
+    /// heap (the next call on this thread attaches a fresh cache).
     pub fn flush_thread_cache(&self) {
-        // SAFETY: the binding pairs the cache with this central heap.
-        self.with_cache(|cache, central| unsafe { cache.flush(central) }, |_| {})
+        let inner = self.inner();
+        let _ = THREAD_HEAPS.try_with(|me| {
+            let this = inner as *const HeapInner as *mut HeapInner;
+            let _ = me.last_heap.compare_exchange(this, ptr::null_mut(), Ordering::Relaxed, Ordering::Relaxed);
+            let _r = Registry::lock();
+            let mut c = me.list.get();
+            // SAFETY: registry held; the thread's list holds live caches.
+            unsafe {
+                while !c.is_null() && !core::ptr::eq((*c).heap, this) {
+                    c = (*c).thread_next;
+                }
+                if !c.is_null() {
+                    (*c).cache.flush(&inner.central);
+                    inner.unlink_attached(c);
+                    unlink_from_thread(me, c);
+                    free_cache_block(&inner.central, c);
+                }
+            }
+        });
     }
 
     /// Flushes this thread's cache, then returns all free memory to the OS.
@@ -345,58 +446,29 @@ impl Heap {
     ) -> R {
         let inner = self.inner();
         match me.state.get() {
-            FRESH | ACTIVE => {}
+            FRESH => {
+                // Anything the hook registration allocates re-enters here as
+                // BINDING and is served by the central heap directly.
+                me.state.set(BINDING);
+                EXIT_HOOK.arm(me as *const ThreadHeaps as *mut core::ffi::c_void);
+                me.state.set(ACTIVE);
+            }
+            ACTIVE => {}
             _ => return without(&inner.central),
         }
-        let first = me.state.get() == FRESH;
-        me.state.set(BINDING);
-        let hc = inner.caches.get_or(|| HeapCache {
-            cache: UnsafeCell::new(ThreadCache::new()),
-            owner: AtomicPtr::new(ptr::null_mut()),
-            heap: inner,
-            thread_next: Cell::new(ptr::null_mut()),
-            thread_prev: Cell::new(ptr::null_mut()),
-            heap_next: Cell::new(ptr::null_mut()),
-            heap_prev: Cell::new(ptr::null_mut()),
-        });
-        if first {
-            // Registered after ThreadLocal's own guard: runs before it.
-            EXIT_GUARD.with(|_| {});
-        }
-        me.state.set(ACTIVE);
-        let me_ptr = me as *const ThreadHeaps as *mut ThreadHeaps;
-        let owned = {
+        let c = {
             let _r = Registry::lock();
-            let owner = hc.owner.load(Ordering::Relaxed);
-            if owner.is_null() {
-                let c = hc as *const HeapCache as *mut HeapCache;
-                hc.owner.store(me_ptr, Ordering::Relaxed);
-                hc.thread_prev.set(ptr::null_mut());
-                hc.thread_next.set(me.list.get());
-                if !me.list.get().is_null() {
-                    // SAFETY: registry held; list members are live caches.
-                    unsafe { (*me.list.get()).thread_prev.set(c) };
-                }
-                me.list.set(c);
-                hc.heap_prev.set(ptr::null_mut());
-                hc.heap_next.set(inner.attached.get());
-                if !inner.attached.get().is_null() {
-                    // SAFETY: as above.
-                    unsafe { (*inner.attached.get()).heap_prev.set(c) };
-                }
-                inner.attached.set(c);
-                true
-            } else {
-                owner == me_ptr
-            }
+            // SAFETY: registry held; `me` is this thread's state.
+            unsafe { inner.cache_for(me) }
         };
-        if owned {
-            // SAFETY: this thread owns the cache now and borrows it once.
-            with(unsafe { &mut *hc.cache.get() }, &inner.central)
-        } else {
-            // A dead thread's cache whose exit flush has not run yet.
-            without(&inner.central)
+        if c.is_null() {
+            return without(&inner.central);
         }
+        me.last_cache.set(c);
+        me.last_heap.store(inner as *const HeapInner as *mut HeapInner, Ordering::Relaxed);
+        // SAFETY: the cache is this thread's (HeapCache invariant) and is
+        // borrowed for this one operation, which never re-enters.
+        with(unsafe { &mut (*c).cache }, &inner.central)
     }
 }
 
@@ -413,15 +485,12 @@ impl Binding for Heap {
         without: impl FnOnce(&CentralHeap) -> R,
     ) -> R {
         THREAD_HEAPS.with(|me| {
-            if me.state.get() == ACTIVE {
-                let inner = self.inner();
-                if let Some(hc) = inner.caches.get()
-                    && core::ptr::eq(hc.owner.load(Ordering::Relaxed), me)
-                {
-                    // SAFETY: this thread owns the cache (HeapCache
-                    // invariant) and cache operations never re-enter.
-                    return with(unsafe { &mut *hc.cache.get() }, &inner.central);
-                }
+            // ACTIVE is implied: `last_heap` is only set while ACTIVE and
+            // cleared when the thread exits.
+            if core::ptr::eq(me.last_heap.load(Ordering::Relaxed), self.inner.as_ptr()) {
+                // SAFETY: a matching `last_heap` means `last_cache` is this
+                // thread's live cache for this heap (ThreadHeaps invariant).
+                return with(unsafe { &mut (*me.last_cache.get()).cache }, &self.inner().central);
             }
             self.with_cache_slow(me, with, without)
         })
@@ -459,24 +528,17 @@ impl Drop for Heap {
         let p = self.inner.as_ptr();
         {
             let _r = Registry::lock();
-            // SAFETY: the registry is held; `p` is live; attached caches'
-            // owner threads are alive (exiting threads detach under the
-            // registry), so their lists can be edited here.
+            // SAFETY: the registry is held; `p` is live; every attached
+            // cache's owner thread is alive (exiting threads detach under the
+            // registry), so its list and `last_heap` can be edited here.
             unsafe {
                 let inner = &*p;
                 let mut c = inner.attached.get();
                 while !c.is_null() {
-                    let owner = (*c).owner.load(Ordering::Relaxed);
-                    let (prev, next) = ((*c).thread_prev.get(), (*c).thread_next.get());
-                    if prev.is_null() {
-                        (*owner).list.set(next);
-                    } else {
-                        (*prev).thread_next.set(next);
-                    }
-                    if !next.is_null() {
-                        (*next).thread_prev.set(prev);
-                    }
-                    c = (*c).heap_next.get();
+                    let owner = &*(*c).owner;
+                    unlink_from_thread(owner, c);
+                    let _ = owner.last_heap.compare_exchange(p, ptr::null_mut(), Ordering::Relaxed, Ordering::Relaxed);
+                    c = (*c).heap_next;
                 }
                 inner.attached.set(ptr::null_mut());
                 let (prev, next) = (inner.reg_prev.get(), inner.reg_next.get());
@@ -491,7 +553,8 @@ impl Drop for Heap {
             }
         }
         // SAFETY: `&mut self` means no thread uses the heap any more; its
-        // blocks die with its mappings; nothing references `p` afterwards.
+        // blocks (caches included) die with its mappings; nothing references
+        // `p` afterwards.
         unsafe {
             (*p).central.release_all();
             ptr::drop_in_place(p);
@@ -516,17 +579,33 @@ pub(crate) fn lock_all_for_fork() {
     }
 }
 
-/// Fork parent/child: releases what `lock_all_for_fork` took.
+/// Fork parent/child: releases what `lock_all_for_fork` took. In the child,
+/// only the forking thread exists: caches attached to any other thread are
+/// detached first (their blocks are lost to the child), so no later heap
+/// drop writes into the TLS of a thread that is gone.
 #[cfg(unix)]
-pub(crate) fn unlock_all_after_fork() {
+pub(crate) fn unlock_all_after_fork(child: bool) {
+    let me = THREAD_HEAPS.with(|t| t as *const ThreadHeaps);
     let mut h = HEAPS.load(Ordering::Relaxed);
     while !h.is_null() {
-        // SAFETY: the registry is still held since prepare.
+        // SAFETY: the registry is still held since prepare; every listed
+        // heap and attached cache is alive.
         unsafe {
-            if let Some(l) = (*h).central.raw_lock() {
+            let inner = &*h;
+            if child {
+                let mut c = inner.attached.get();
+                while !c.is_null() {
+                    let next = (*c).heap_next;
+                    if !core::ptr::eq((*c).owner, me) {
+                        inner.unlink_attached(c);
+                    }
+                    c = next;
+                }
+            }
+            if let Some(l) = inner.central.raw_lock() {
                 l.unlock();
             }
-            h = (*h).reg_next.get();
+            h = inner.reg_next.get();
         }
     }
     REGISTRY_LOCK.unlock();

@@ -56,6 +56,7 @@ mod region;
 pub mod size_class;
 mod stats;
 mod sync;
+mod thread_exit;
 
 pub use global::{
     Memalloc, aligned_alloc, calloc, check, flush_thread_cache, free, malloc, print_stats, realloc,

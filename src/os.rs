@@ -20,6 +20,11 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 static PAGE_SIZE: AtomicUsize = AtomicUsize::new(0);
 
+/// The end of the user address space memalloc hands out memory from: its
+/// registry of regions covers 48 bits of address (what Linux and Windows
+/// give user space unless a program asks for more).
+pub(crate) const ADDRESS_LIMIT: usize = 1 << 48;
+
 /// The operating system's page size (cached after the first call).
 #[inline]
 pub(crate) fn page_size() -> usize {
@@ -224,6 +229,11 @@ mod sys {
         let dest = unsafe { super::map(new_len, align, 0) };
         if dest.is_null() {
             return dest;
+        }
+        if dest as usize + new_len > super::ADDRESS_LIMIT {
+            // SAFETY: the reservation is ours and unused.
+            unsafe { libc::munmap(dest.cast(), new_len) };
+            return ptr::null_mut();
         }
         // SAFETY: MREMAP_FIXED atomically replaces the reservation we own at
         // `dest` with the pages of `(ptr, old_len)`.

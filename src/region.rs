@@ -172,9 +172,7 @@ impl RegionHeader {
     }
 }
 
-/// Bits of address space the registry covers.
-const ADDRESS_BITS: usize = 48;
-const REGISTRY_WORDS: usize = (1 << (ADDRESS_BITS - REGION_SHIFT)) / 64;
+const REGISTRY_WORDS: usize = (crate::os::ADDRESS_LIMIT >> REGION_SHIFT) / 64;
 
 /// One bit per `REGION_ALIGN` chunk: set while a header of ours lives there.
 /// 512 KiB of zeroed static memory; untouched pages cost nothing.
@@ -186,16 +184,22 @@ const REGISTRY_WORDS: usize = (1 << (ADDRESS_BITS - REGION_SHIFT)) / 64;
 /// operations suffice.
 static REGISTRY: [AtomicU64; REGISTRY_WORDS] = [const { AtomicU64::new(0) }; REGISTRY_WORDS];
 
-/// Records that a header of ours lives at `base` (chunk-aligned).
+/// Records that a header of ours lives at `base` (chunk-aligned; callers
+/// only map below `os::ADDRESS_LIMIT`, checked with [`addressable`]).
 pub fn register(base: usize) {
     let chunk = base >> REGION_SHIFT;
-    REGISTRY[chunk / 64].fetch_or(1 << (chunk % 64), Ordering::Relaxed);
+    debug_assert!(chunk / 64 < REGISTRY_WORDS);
+    if let Some(word) = REGISTRY.get(chunk / 64) {
+        word.fetch_or(1 << (chunk % 64), Ordering::Relaxed);
+    }
 }
 
 /// Forgets `base`.
 pub fn unregister(base: usize) {
     let chunk = base >> REGION_SHIFT;
-    REGISTRY[chunk / 64].fetch_and(!(1 << (chunk % 64)), Ordering::Relaxed);
+    if let Some(word) = REGISTRY.get(chunk / 64) {
+        word.fetch_and(!(1 << (chunk % 64)), Ordering::Relaxed);
+    }
 }
 
 fn is_registered(base: usize) -> bool {
@@ -207,7 +211,7 @@ fn is_registered(base: usize) -> bool {
 /// Whether `addr` can be a region/huge base at all under the registry.
 pub fn addressable(base: usize, len: usize) -> bool {
     base.checked_add(len)
-        .is_some_and(|end| end <= 1 << ADDRESS_BITS)
+        .is_some_and(|end| end <= crate::os::ADDRESS_LIMIT)
 }
 
 /// Finds the mapping of ours that `ptr` points into, without trusting `ptr`.
@@ -229,6 +233,10 @@ pub fn find(ptr: *const u8) -> *mut RegionHeader {
     }
     let region = base as *mut RegionHeader;
     // SAFETY: the registry bit says a header of ours is mapped at `base`.
+    // For a pointer to a live block that mapping cannot be unmapped
+    // meanwhile (its block pins it). For an invalid pointer the check is
+    // best-effort: a concurrent unmap of that very chunk is a race the
+    // caller's bug already made (see README, Caveats).
     let (magic, size) = unsafe { ((*region).magic, (*region).map_size) };
     if magic != MAGIC || addr - base >= size {
         return ptr::null_mut();

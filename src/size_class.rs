@@ -135,7 +135,7 @@ pub fn class_for(size: usize, align: usize) -> Option<usize> {
     if align > PAGE_SIZE {
         return None;
     }
-    let rounded = (size.max(1) + align - 1) & !(align - 1);
+    let rounded = size.max(1).checked_add(align - 1)? & !(align - 1);
     if rounded <= SMALL_MAX {
         Some(class_of(rounded))
     } else {

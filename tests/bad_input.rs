@@ -281,3 +281,32 @@ fn out_of_memory_returns_null_and_the_heap_still_works() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn aligned_alloc_of_a_huge_size_with_a_medium_alignment_returns_null() {
+    let p = unsafe { memalloc::aligned_alloc(32, usize::MAX) };
+    assert!(p.is_null(), "got a block for a usize::MAX request: {p:p}");
+    let h = Heap::new();
+    let q = unsafe { h.aligned_alloc(4096, usize::MAX - 100) };
+    assert!(q.is_null(), "got a block for a usize::MAX-100 request: {q:p}");
+    let l = Layout::from_size_align(isize::MAX as usize - 4095, 4096).unwrap();
+    assert!(unsafe { Memalloc.alloc(l) }.is_null());
+}
+
+#[test]
+fn zero_size_with_a_region_sized_alignment_can_be_freed() {
+    if let Some(s) = child_scenario() {
+        let align: usize = s.parse().unwrap();
+        unsafe {
+            let p = memalloc::aligned_alloc(align, 0);
+            assert!(!p.is_null());
+            assert_eq!(p as usize % align, 0);
+            memalloc::free(p);
+        }
+        return;
+    }
+    for align in [64usize << 20, 128 << 20] {
+        let (status, stderr) = run_child("zero_size_with_a_region_sized_alignment_can_be_freed", &align.to_string());
+        assert!(status.success(), "align {align}: child died ({status:?}): {stderr}");
+    }
+}

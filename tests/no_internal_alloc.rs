@@ -128,6 +128,24 @@ fn memalloc_never_allocates_through_the_global_allocator_from_inside() {
     for t in threads {
         t.join().unwrap();
     }
+    // A Heap instance: first use on a new thread, caches, thread exit.
+    let heap = memalloc::Heap::new();
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                inside(|| unsafe {
+                    for i in 0..1000 {
+                        let p = heap.malloc(1 + i * 13);
+                        heap.free(p);
+                    }
+                    heap.flush_thread_cache();
+                    let p = heap.malloc(100);
+                    heap.free(p);
+                });
+            });
+        }
+    });
+    drop(heap);
     inside(|| {
         memalloc::print_stats();
         memalloc::check().unwrap();

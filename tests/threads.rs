@@ -221,3 +221,39 @@ fn many_short_lived_threads_do_not_strand_memory() {
     );
     heap.check().unwrap();
 }
+
+struct UseHeapOnDrop(&'static Heap);
+impl Drop for UseHeapOnDrop {
+    fn drop(&mut self) {
+        unsafe {
+            let p = self.0.malloc(32);
+            assert!(!p.is_null());
+            self.0.free(p);
+        }
+    }
+}
+thread_local! {
+    static LATE: std::cell::RefCell<Option<UseHeapOnDrop>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A thread whose first use of a `Heap` happens in a TLS destructor that runs
+/// after the `thread_local` crate's own id guard was destroyed.
+#[test]
+fn a_heap_first_used_in_a_late_tls_destructor_works() {
+    if common::child_scenario().as_deref() == Some("late-tls") {
+        let heap: &'static Heap = Box::leak(Box::new(Heap::new()));
+        std::thread::spawn(move || {
+            // Registered first, so its destructor runs last.
+            LATE.with(|l| *l.borrow_mut() = Some(UseHeapOnDrop(heap)));
+            // Registers thread_local's id guard after LATE.
+            let tl = thread_local::ThreadLocal::<u8>::new();
+            tl.get_or(|| 1);
+        })
+        .join()
+        .unwrap();
+        heap.check().unwrap();
+        return;
+    }
+    let (status, stderr) = common::run_child("a_heap_first_used_in_a_late_tls_destructor_works", "late-tls");
+    assert!(status.success(), "child died ({status:?}): {stderr}");
+}
