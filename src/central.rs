@@ -43,7 +43,7 @@ use crate::region::{
     self, Block, MAX_REGION_PAGES, MIN_REGION_SIZE, PAGE_SHIFT, PAGE_SIZE, PageDesc, REGION_ALIGN,
     RegionHeader, RegionKind, SPAN_FREE, SPAN_LARGE, SPAN_SMALL, metadata_pages,
 };
-use crate::size_class::{CLASSES, NUM_CLASSES, block_size};
+use crate::size_class::{CLASSES, NUM_CLASSES, block_index, block_size};
 use crate::stats::{BinLine, Stats};
 use crate::sync::{Lock, UnsafeCell};
 use core::ptr;
@@ -497,7 +497,8 @@ impl CentralHeap {
             match (*d).kind {
                 SPAN_SMALL => {
                     let class = (*d).class as usize;
-                    if !((ptr as usize - start) as u32).is_multiple_of(block_size(class) as u32) {
+                    let offset = ptr as usize - start;
+                    if block_index(class, offset) * block_size(class) != offset {
                         os::fatal("pointer is not the start of a block", ptr as usize);
                     }
                     Kind::Small(class)

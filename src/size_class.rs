@@ -46,6 +46,20 @@ pub struct SizeClass {
     pub blocks_per_span: u32,
     /// Blocks moved between a thread cache and the central heap at once.
     pub batch: u32,
+    /// `ceil(2^40 / block_size)`: `(offset * div_magic) >> 40` is
+    /// `offset / block_size` for every offset inside a span (see
+    /// [`block_index`]).
+    pub div_magic: u64,
+}
+
+/// `offset / CLASSES[class].block_size` without a division, exact for every
+/// `offset < 2^20` (spans are at most 256 KiB): the rounding error of the
+/// reciprocal is below `offset / 2^40 < 2^-20`, less than the gap `1/size ≥
+/// 2^-18` between a fraction and the next integer.
+#[inline(always)]
+pub fn block_index(class: usize, offset: usize) -> usize {
+    debug_assert!(offset < 1 << 20);
+    ((offset as u64 * CLASSES[class].div_magic) >> 40) as usize
 }
 
 const fn block_size_of(class: usize) -> usize {
@@ -81,6 +95,7 @@ const fn build_table() -> [SizeClass; NUM_CLASSES] {
         span_pages: 0,
         blocks_per_span: 0,
         batch: 0,
+        div_magic: 0,
     }; NUM_CLASSES];
     let mut c = 0;
     while c < NUM_CLASSES {
@@ -98,6 +113,7 @@ const fn build_table() -> [SizeClass; NUM_CLASSES] {
             span_pages: pages as u32,
             blocks_per_span: (pages * PAGE_SIZE / block) as u32,
             batch: batch as u32,
+            div_magic: (1u64 << 40).div_ceil(block as u64),
         };
         c += 1;
     }
@@ -206,6 +222,18 @@ mod tests {
                 }
             }
             align *= 2;
+        }
+    }
+
+    #[test]
+    fn block_index_divides_exactly_for_every_offset_in_a_span() {
+        for (class, c) in CLASSES.iter().enumerate() {
+            let size = c.block_size as usize;
+            let span = c.span_pages as usize * PAGE_SIZE;
+            assert!(span <= 1 << 20);
+            for offset in 0..span {
+                assert_eq!(block_index(class, offset), offset / size, "class {class} offset {offset}");
+            }
         }
     }
 
