@@ -1742,7 +1742,10 @@ mod tests {
         free(&h, q);
         let s = h.stats(None);
         assert_eq!((s.huge_allocations, s.bytes_mapped), (0, 0));
-        assert_eq!(s.maps, s.unmaps, "an mremap is neither a map nor an unmap: {s:?}");
+        assert_eq!(
+            s.maps, s.unmaps,
+            "an mremap is neither a map nor an unmap: {s:?}"
+        );
         release(h);
     }
 

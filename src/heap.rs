@@ -393,7 +393,12 @@ impl Heap {
         let inner = self.inner();
         let _ = THREAD_HEAPS.try_with(|me| {
             let this = inner as *const HeapInner as *mut HeapInner;
-            let _ = me.last_heap.compare_exchange(this, ptr::null_mut(), Ordering::Relaxed, Ordering::Relaxed);
+            let _ = me.last_heap.compare_exchange(
+                this,
+                ptr::null_mut(),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
             let _r = Registry::lock();
             let mut c = me.list.get();
             // SAFETY: registry held; the thread's list holds live caches.
@@ -465,7 +470,10 @@ impl Heap {
             return without(&inner.central);
         }
         me.last_cache.set(c);
-        me.last_heap.store(inner as *const HeapInner as *mut HeapInner, Ordering::Relaxed);
+        me.last_heap.store(
+            inner as *const HeapInner as *mut HeapInner,
+            Ordering::Relaxed,
+        );
         // SAFETY: the cache is this thread's (HeapCache invariant) and is
         // borrowed for this one operation, which never re-enters.
         with(unsafe { &mut (*c).cache }, &inner.central)
@@ -490,7 +498,10 @@ impl Binding for Heap {
             if core::ptr::eq(me.last_heap.load(Ordering::Relaxed), self.inner.as_ptr()) {
                 // SAFETY: a matching `last_heap` means `last_cache` is this
                 // thread's live cache for this heap (ThreadHeaps invariant).
-                return with(unsafe { &mut (*me.last_cache.get()).cache }, &self.inner().central);
+                return with(
+                    unsafe { &mut (*me.last_cache.get()).cache },
+                    &self.inner().central,
+                );
             }
             self.with_cache_slow(me, with, without)
         })
@@ -537,7 +548,12 @@ impl Drop for Heap {
                 while !c.is_null() {
                     let owner = &*(*c).owner;
                     unlink_from_thread(owner, c);
-                    let _ = owner.last_heap.compare_exchange(p, ptr::null_mut(), Ordering::Relaxed, Ordering::Relaxed);
+                    let _ = owner.last_heap.compare_exchange(
+                        p,
+                        ptr::null_mut(),
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    );
                     c = (*c).heap_next;
                 }
                 inner.attached.set(ptr::null_mut());

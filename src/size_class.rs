@@ -232,7 +232,11 @@ mod tests {
             let span = c.span_pages as usize * PAGE_SIZE;
             assert!(span <= 1 << 20);
             for offset in 0..span {
-                assert_eq!(block_index(class, offset), offset / size, "class {class} offset {offset}");
+                assert_eq!(
+                    block_index(class, offset),
+                    offset / size,
+                    "class {class} offset {offset}"
+                );
             }
         }
     }

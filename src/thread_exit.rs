@@ -108,7 +108,11 @@ mod sys {
     pub(super) fn create(on_exit: ExitFn) -> usize {
         // SAFETY: a valid callback.
         let i = unsafe { FlsAlloc(Some(on_exit)) };
-        if i == FLS_OUT_OF_INDEXES { usize::MAX } else { i as usize + 1 }
+        if i == FLS_OUT_OF_INDEXES {
+            usize::MAX
+        } else {
+            i as usize + 1
+        }
     }
 
     pub(super) fn delete(i: usize) {

@@ -288,7 +288,10 @@ fn aligned_alloc_of_a_huge_size_with_a_medium_alignment_returns_null() {
     assert!(p.is_null(), "got a block for a usize::MAX request: {p:p}");
     let h = Heap::new();
     let q = unsafe { h.aligned_alloc(4096, usize::MAX - 100) };
-    assert!(q.is_null(), "got a block for a usize::MAX-100 request: {q:p}");
+    assert!(
+        q.is_null(),
+        "got a block for a usize::MAX-100 request: {q:p}"
+    );
     let l = Layout::from_size_align(isize::MAX as usize - 4095, 4096).unwrap();
     assert!(unsafe { Memalloc.alloc(l) }.is_null());
 }
@@ -306,7 +309,13 @@ fn zero_size_with_a_region_sized_alignment_can_be_freed() {
         return;
     }
     for align in [64usize << 20, 128 << 20] {
-        let (status, stderr) = run_child("zero_size_with_a_region_sized_alignment_can_be_freed", &align.to_string());
-        assert!(status.success(), "align {align}: child died ({status:?}): {stderr}");
+        let (status, stderr) = run_child(
+            "zero_size_with_a_region_sized_alignment_can_be_freed",
+            &align.to_string(),
+        );
+        assert!(
+            status.success(),
+            "align {align}: child died ({status:?}): {stderr}"
+        );
     }
 }

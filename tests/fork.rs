@@ -44,7 +44,11 @@ fn fork_while_other_threads_allocate_leaves_a_usable_child() {
                     v.push(heap.malloc(1 + i % 5000));
                 }
                 for (k, p) in v.into_iter().enumerate() {
-                    if k % 2 == 0 { memalloc::free(p) } else { heap.free(p) }
+                    if k % 2 == 0 {
+                        memalloc::free(p)
+                    } else {
+                        heap.free(p)
+                    }
                 }
                 memalloc::check().is_ok() && heap.check().is_ok()
             }));
@@ -63,7 +67,10 @@ fn fork_while_other_threads_allocate_leaves_a_usable_child() {
             }
             std::thread::sleep(Duration::from_millis(2));
         }
-        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "child failed: status {status:#x}");
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "child failed: status {status:#x}"
+        );
     }
     stop.store(true, Ordering::Relaxed);
     for w in workers {

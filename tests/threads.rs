@@ -254,6 +254,9 @@ fn a_heap_first_used_in_a_late_tls_destructor_works() {
         heap.check().unwrap();
         return;
     }
-    let (status, stderr) = common::run_child("a_heap_first_used_in_a_late_tls_destructor_works", "late-tls");
+    let (status, stderr) = common::run_child(
+        "a_heap_first_used_in_a_late_tls_destructor_works",
+        "late-tls",
+    );
     assert!(status.success(), "child died ({status:?}): {stderr}");
 }
