@@ -123,13 +123,43 @@ const fn build_table() -> [SizeClass; NUM_CLASSES] {
 /// The table, indexed by class.
 pub static CLASSES: [SizeClass; NUM_CLASSES] = build_table();
 
+/// Sizes up to this are classified by [`SMALL_LOOKUP`].
+const LOOKUP_MAX: usize = 1024;
+
+/// `SMALL_LOOKUP[(size + 15) / 16]` is the class of `size` for `size ≤ 1024`
+/// (65 bytes: one cache line and a bit).
+static SMALL_LOOKUP: [u8; LOOKUP_MAX / 16 + 1] = build_lookup();
+
+const fn build_lookup() -> [u8; LOOKUP_MAX / 16 + 1] {
+    let mut t = [0u8; LOOKUP_MAX / 16 + 1];
+    let mut i = 1;
+    while i < t.len() {
+        t[i] = class_by_arithmetic(i * 16) as u8;
+        i += 1;
+    }
+    t
+}
+
+const fn class_by_arithmetic(size: usize) -> usize {
+    if size <= 128 {
+        let s = if size == 0 { 1 } else { size };
+        s.div_ceil(16) - 1
+    } else {
+        let v = size - 1;
+        let k = (usize::BITS - 1 - v.leading_zeros()) as usize; // 2^k ≤ v < 2^(k+1)
+        let sub = (v >> (k - 2)) & 3;
+        8 + (k - 7) * 4 + sub
+    }
+}
+
 /// The class serving `size` bytes (`size` ≤ [`SMALL_MAX`]; 0 maps to the
-/// smallest class). A handful of integer instructions, no table lookup.
+/// smallest class): a table load up to 1 KiB (add, shift, load), a few
+/// integer instructions above.
 #[inline(always)]
 pub fn class_of(size: usize) -> usize {
     debug_assert!(size <= SMALL_MAX);
-    if size <= 128 {
-        size.max(1).div_ceil(16) - 1
+    if size <= LOOKUP_MAX {
+        SMALL_LOOKUP[(size + 15) >> 4] as usize
     } else {
         let v = size - 1;
         let k = (usize::BITS - 1 - v.leading_zeros()) as usize; // 2^k ≤ v < 2^(k+1)
