@@ -53,7 +53,7 @@ pub const LARGE_MAX: usize = REGION_ALIGN / 2;
 /// The longest run a region can hold.
 const MAX_RUN_PAGES: usize = MAX_REGION_PAGES - metadata_pages(MAX_REGION_PAGES);
 /// How long a free run stays resident before its pages go back to the OS.
-pub const PURGE_DELAY_MS: u64 = 250;
+pub const PURGE_DELAY_MS: u64 = 100;
 /// Wholly free regions kept mapped (purged after the delay) for reuse.
 const EMPTY_REGION_RESERVE: usize = 1;
 /// Bins 0..128 hold runs of exactly 1..=128 pages; the rest hold
@@ -103,6 +103,8 @@ struct ClassSupply {
     batches: *mut Block,
     nbatches: usize,
     partial: *mut PageDesc,
+    /// A batch was pushed or popped since the last background tick.
+    touched: bool,
 }
 
 /// Counters kept exactly under the lock.
@@ -121,6 +123,8 @@ struct Counters {
     /// Bytes in thread caches, as last reported.
     cached: usize,
     large_pages: usize,
+    /// Pages in free runs marked dirty (maybe resident).
+    dirty_pages: usize,
     large_allocs: u64,
     huge_allocs: u64,
     refilled: u64,
@@ -163,6 +167,7 @@ impl CentralState {
             batches: ptr::null_mut(),
             nbatches: 0,
             partial: ptr::null_mut(),
+            touched: false,
         };
         CentralState {
             bins: [ptr::null_mut(); NUM_BINS],
@@ -181,6 +186,7 @@ impl CentralState {
                 transfer: 0,
                 cached: 0,
                 large_pages: 0,
+                dirty_pages: 0,
                 large_allocs: 0,
                 huge_allocs: 0,
                 refilled: 0,
@@ -268,7 +274,19 @@ impl CentralHeap {
             s.c.flushed += count as u64;
             // SAFETY: caller's precondition; lock held.
             unsafe { s.give_blocks(class, head, count) }
-        })
+        });
+        self.wake_purger();
+    }
+
+    /// Makes sure the background purger runs (outside any heap lock: starting
+    /// a thread may allocate, which may re-enter this heap). Loom-modelled
+    /// heaps are not purged in the background.
+    #[inline]
+    fn wake_purger(&self) {
+        #[cfg(unix)]
+        if self.lock.raw().is_some() {
+            crate::purger::wake();
+        }
     }
 
     // ----------------------------------------------------------------------
@@ -344,13 +362,16 @@ impl CentralHeap {
     /// used any more.
     pub(crate) unsafe fn free_big(&self, kind: Kind) {
         match kind {
-            Kind::Large(d) => self.locked(|s, _| {
-                // SAFETY: `d` heads a live large span of this heap; lock held.
-                unsafe {
-                    s.c.large_pages -= (*d).npages as usize;
-                    s.free_run(d, os::now_ms());
-                }
-            }),
+            Kind::Large(d) => {
+                self.locked(|s, _| {
+                    // SAFETY: `d` heads a live large span of this heap; lock held.
+                    unsafe {
+                        s.c.large_pages -= (*d).npages as usize;
+                        s.free_run(d, os::now_ms());
+                    }
+                });
+                self.wake_purger();
+            }
             Kind::Huge(r) => {
                 let len = self.locked(|s, _| {
                     s.c.unmaps += 1;
@@ -540,6 +561,18 @@ impl CentralHeap {
         })
     }
 
+    /// The background purger's periodic work (see `purger`): batches no
+    /// thread exchanged since the previous tick go back to their spans, and
+    /// free runs older than the delay are purged. Returns whether anything
+    /// is left for a later tick (dirty runs or central batches).
+    #[cfg(unix)]
+    pub(crate) fn background_tick(&self, now: u64) -> bool {
+        self.locked(|s, _| {
+            // SAFETY: lock held.
+            unsafe { s.background_tick(now) }
+        })
+    }
+
     /// A snapshot of the counters, plus the free runs per bin if asked.
     pub(crate) fn stats(&self, bins_out: Option<&mut [BinLine; NUM_BINS]>) -> Stats {
         self.locked(|s, _| {
@@ -610,6 +643,9 @@ impl CentralState {
         // SAFETY: `d` is a free head not on any list (caller).
         unsafe {
             let b = bin_of((*d).npages as usize);
+            if (*d).dirty {
+                self.c.dirty_pages += (*d).npages as usize;
+            }
             (*d).prev = ptr::null_mut();
             (*d).next = self.bins[b];
             if !self.bins[b].is_null() {
@@ -624,6 +660,9 @@ impl CentralState {
         // SAFETY: `d` is on the bin of its size (invariant).
         unsafe {
             let b = bin_of((*d).npages as usize);
+            if (*d).dirty {
+                self.c.dirty_pages -= (*d).npages as usize;
+            }
             if (*d).prev.is_null() {
                 self.bins[b] = (*d).next;
             } else {
@@ -918,6 +957,7 @@ impl CentralState {
                             (*d).npages as usize * PAGE_SIZE,
                         );
                         (*d).dirty = false;
+                        self.c.dirty_pages -= (*d).npages as usize;
                         self.c.purges += 1;
                     }
                     d = (*d).next;
@@ -926,19 +966,48 @@ impl CentralState {
         }
     }
 
-    unsafe fn trim(&mut self) {
+    #[cfg(unix)]
+    unsafe fn background_tick(&mut self, now: u64) -> bool {
+        let mut batches_left = false;
         // SAFETY: lock held; the batches hold blocks of their class.
         unsafe {
             #[allow(clippy::needless_range_loop)] // `class` is also passed on
             for class in 0..NUM_CLASSES {
+                let sc = &mut self.classes[class];
+                if sc.touched {
+                    sc.touched = false;
+                    batches_left |= sc.nbatches > 0;
+                    continue;
+                }
                 while self.classes[class].nbatches > 0 {
-                    let sc = &mut self.classes[class];
-                    let head = sc.batches;
-                    sc.batches = *next_batch(head);
-                    sc.nbatches -= 1;
-                    let n = CLASSES[class].batch as usize;
-                    self.c.transfer -= n * block_size(class);
-                    self.return_list(class, head);
+                    self.drain_one_batch(class);
+                }
+            }
+            self.next_purge_ms = now + PURGE_DELAY_MS / 2;
+            self.purge_older_than(now, PURGE_DELAY_MS);
+        }
+        batches_left || self.c.dirty_pages > 0
+    }
+
+    /// Returns one whole batch of `class` to its spans.
+    unsafe fn drain_one_batch(&mut self, class: usize) {
+        let sc = &mut self.classes[class];
+        let head = sc.batches;
+        // SAFETY: `head` heads a whole batch of `class` (ClassSupply invariant).
+        unsafe {
+            sc.batches = *next_batch(head);
+            sc.nbatches -= 1;
+            self.c.transfer -= CLASSES[class].batch as usize * block_size(class);
+            self.return_list(class, head);
+        }
+    }
+
+    unsafe fn trim(&mut self) {
+        // SAFETY: lock held; the batches hold blocks of their class.
+        unsafe {
+            for class in 0..NUM_CLASSES {
+                while self.classes[class].nbatches > 0 {
+                    self.drain_one_batch(class);
                 }
             }
             self.purge_older_than(u64::MAX, 0);
@@ -1003,6 +1072,7 @@ impl CentralState {
         unsafe {
             let sc = &mut self.classes[class];
             if sc.nbatches > 0 && want >= info.batch as usize {
+                sc.touched = true;
                 let head = sc.batches;
                 sc.batches = *next_batch(head);
                 sc.nbatches -= 1;
@@ -1070,6 +1140,7 @@ impl CentralState {
         if count == info.batch as usize && sc.nbatches < transfer_capacity(class) {
             // SAFETY: `head` is a free block of this class, now ours.
             unsafe { *next_batch(head) = sc.batches };
+            sc.touched = true;
             sc.batches = head;
             sc.nbatches += 1;
             self.c.transfer += count * info.block_size as usize;
@@ -1297,6 +1368,7 @@ impl CentralState {
         let mut regions = 0usize;
         let mut small_out = 0usize;
         let mut empty_regions = 0usize;
+        let mut dirty_pages = 0usize;
         // SAFETY: lock held; every pointer reached is a live structure of ours.
         unsafe {
             let mut r = self.regions;
@@ -1355,6 +1427,9 @@ impl CentralState {
                             }
                             free_runs_seen += 1;
                             region_free += n;
+                            if (*d).dirty {
+                                dirty_pages += n;
+                            }
                             prev_free = true;
                         }
                         SPAN_LARGE => {
@@ -1487,6 +1562,7 @@ impl CentralState {
                 || c.small_out != small_out
                 || c.huge_bytes != huge_bytes
                 || c.huges != huges
+                || c.dirty_pages != dirty_pages
             {
                 return Err("counters disagree with the page map");
             }

@@ -72,6 +72,7 @@ unsafe extern "C" fn parent() {
 
 #[cfg(unix)]
 unsafe extern "C" fn child() {
+    crate::purger::after_fork_in_child();
     if let Some(l) = crate::global::GLOBAL_CENTRAL.raw_lock() {
         l.unlock();
     }

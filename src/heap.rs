@@ -579,6 +579,23 @@ impl Drop for Heap {
     }
 }
 
+/// The background purger's tick for every heap instance (see `purger`).
+/// Returns whether any heap has work left.
+#[cfg(unix)]
+pub(crate) fn background_tick_all(now: u64) -> bool {
+    let _r = Registry::lock();
+    let mut more = false;
+    let mut h = HEAPS.load(Ordering::Relaxed);
+    while !h.is_null() {
+        // SAFETY: registry held: every listed heap is alive.
+        unsafe {
+            more |= (*h).central.background_tick(now);
+            h = (*h).reg_next.get();
+        }
+    }
+    more
+}
+
 /// Fork prepare: takes the registry and every heap instance's lock.
 #[cfg(unix)]
 pub(crate) fn lock_all_for_fork() {

@@ -52,6 +52,8 @@ mod front;
 mod global;
 mod heap;
 mod os;
+#[cfg(unix)]
+mod purger;
 mod region;
 pub mod size_class;
 mod stats;

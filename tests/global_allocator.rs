@@ -117,3 +117,35 @@ fn rss_falls_back_after_everything_is_freed() {
     let (status, stderr) = common::run_child("rss_falls_back_after_everything_is_freed", "rss");
     assert!(status.success(), "{stderr}");
 }
+
+#[test]
+fn an_idle_process_gives_freed_memory_back_without_trim() {
+    // In a child: this test binary's other threads would disturb the figures.
+    if common::child_scenario().as_deref() == Some("idle") {
+        let start = common::rss_bytes();
+        let mut blocks: Vec<Vec<u8>> = Vec::new();
+        for i in 0..300_000usize {
+            blocks.push(vec![i as u8; 16 + (i * 131) % 4000]);
+        }
+        for i in 0..32usize {
+            blocks.push(vec![i as u8; 1 << 20]);
+        }
+        let peak = common::rss_bytes();
+        drop(blocks);
+        // No trim, no further allocation: only the background purger runs.
+        std::thread::sleep(std::time::Duration::from_millis(1000));
+        let end = common::rss_bytes();
+        println!("RSS start {start} peak {peak} end {end}");
+        assert!(peak > start + (400 << 20), "the workload is resident");
+        assert!(
+            end <= start + (8 << 20),
+            "RSS after idling: start {start} peak {peak} end {end}"
+        );
+        return;
+    }
+    let (status, stderr) = common::run_child(
+        "an_idle_process_gives_freed_memory_back_without_trim",
+        "idle",
+    );
+    assert!(status.success(), "{stderr}");
+}
