@@ -456,7 +456,7 @@ fn shortfalls(cx: &Context) -> Vec<String> {
             let allowed = (m.start / 10).max(8 * 1024);
             if m.end.saturating_sub(m.start) > allowed {
                 v.push(format!(
-                    "memory: {scenario} end RSS {} vs start {} (target: within {}); after 300 ms idle {}, after one more free {}",
+                    "memory: {scenario} end RSS {} vs start {} (target: within {}); after 1 s idle {}, after one more free {}",
                     mib(m.end),
                     mib(m.start),
                     mib(allowed),
@@ -587,7 +587,7 @@ fn markdown(cx: &Context) -> String {
 
     let _ = writeln!(
         o,
-        "\nRSS at start → right after freeing everything → after 300 ms idle (memalloc purges pages free for 250 ms, checking when pages are freed) → after one more 1 MiB allocation and free:\n"
+        "\nRSS at start → right after freeing everything → after 1 s idle (memalloc's background purger returns runs free for 100 ms) → after one more 1 MiB allocation and free:\n"
     );
     let _ = writeln!(
         o,

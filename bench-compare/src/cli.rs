@@ -182,10 +182,11 @@ fn memory(alloc: &str, scenario: &str, s: Sizes) {
     }
     let secs = start.elapsed().as_secs_f64();
     let (end_rss, peak_rss) = mem::rss_kib();
-    // memalloc returns long-free pages after its purge delay (250 ms), and
-    // checks for them when pages are freed: measure after an idle wait, and
-    // again after one more page-sized free.
-    std::thread::sleep(Duration::from_millis(300));
+    // Allocators return freed memory on their own schedules (memalloc: a
+    // background purger, runs free for 100 ms; mimalloc: a purge delay;
+    // jemalloc: decay over seconds): measure after one idle second, and again
+    // after one more page-sized free.
+    std::thread::sleep(Duration::from_millis(1000));
     let (idle_rss, _) = mem::rss_kib();
     drop(std::hint::black_box(vec![1u8; 1 << 20]));
     let (nudged_rss, _) = mem::rss_kib();
