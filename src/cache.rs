@@ -98,7 +98,7 @@ impl ThreadCache {
     /// # Safety
     /// `class < NUM_CLASSES`; this cache is only ever used with `central`.
     #[inline(always)]
-    pub unsafe fn alloc(&mut self, central: &CentralHeap, class: usize) -> *mut u8 {
+    pub(crate) unsafe fn alloc(&mut self, central: &CentralHeap, class: usize) -> *mut u8 {
         debug_assert!(class < NUM_CLASSES);
         // SAFETY: `class < NUM_CLASSES` (caller).
         let list = unsafe { self.lists.get_unchecked_mut(class) };
@@ -120,7 +120,7 @@ impl ThreadCache {
     /// `ptr` is a block of `class` handed out by `central` and no longer used;
     /// this cache is only ever used with `central`.
     #[inline(always)]
-    pub unsafe fn free(&mut self, central: &CentralHeap, ptr: *mut u8, class: usize) {
+    pub(crate) unsafe fn free(&mut self, central: &CentralHeap, ptr: *mut u8, class: usize) {
         debug_assert!(class < NUM_CLASSES);
         // SAFETY: `class < NUM_CLASSES` (caller).
         let list = unsafe { self.lists.get_unchecked_mut(class) };
@@ -142,7 +142,7 @@ impl ThreadCache {
     }
 
     /// Bytes of free blocks on all lists.
-    pub fn cached_bytes(&self) -> usize {
+    pub(crate) fn cached_bytes(&self) -> usize {
         self.lists
             .iter()
             .enumerate()
@@ -274,7 +274,7 @@ impl ThreadCache {
     ///
     /// # Safety
     /// This cache is only ever used with `central`.
-    pub unsafe fn flush(&mut self, central: &CentralHeap) {
+    pub(crate) unsafe fn flush(&mut self, central: &CentralHeap) {
         for class in 0..NUM_CLASSES {
             let len = self.lists[class].len as usize;
             // SAFETY: forwarded precondition.
