@@ -799,9 +799,10 @@ impl CentralState {
             let mut n = (*d).npages as usize;
             (*r).free_pages += n;
             self.c.free_pages += n;
-            // The merged run keeps the free time of its largest dirty piece,
-            // so a small fresh neighbour does not keep a big run resident.
-            let (mut at, mut weight) = (now, n);
+            // The merged run is as young as its newest piece: its pages are
+            // idle only once none of them was freed for the delay. (Taking an
+            // older neighbour's time purged the pages just freed, and a
+            // program reusing one buffer faulted it in on every cycle.)
 
             let right = start + n;
             if right < (*r).npages {
@@ -809,12 +810,7 @@ impl CentralState {
                 if (*rd).head && (*rd).kind == SPAN_FREE {
                     self.bin_remove(rd);
                     (*rd).head = false;
-                    let m = (*rd).npages as usize;
-                    if (*rd).dirty && m > weight {
-                        at = (*rd).freed_at;
-                        weight = m;
-                    }
-                    n += m;
+                    n += (*rd).npages as usize;
                 }
             }
             if start > (*r).first_page {
@@ -823,17 +819,13 @@ impl CentralState {
                 if (*ld).head && (*ld).kind == SPAN_FREE && ls + (*ld).npages as usize == start {
                     self.bin_remove(ld);
                     (*d).head = false;
-                    let m = (*ld).npages as usize;
-                    if (*ld).dirty && m > weight {
-                        at = (*ld).freed_at;
-                    }
                     start = ls;
-                    n += m;
+                    n += (*ld).npages as usize;
                 }
             }
             let head = Self::mark_span(r, start, n, SPAN_FREE, 0);
             (*head).dirty = true;
-            (*head).freed_at = at;
+            (*head).freed_at = now;
             (*head).used = 0;
             (*head).carved = 0;
             (*head).free = ptr::null_mut();
