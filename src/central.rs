@@ -27,8 +27,9 @@
 //! - Regions grow geometrically: a new region is as large as everything
 //!   mapped so far (power of two, 1 MiB to 64 MiB), so a growing heap maps
 //!   O(log n) regions and a small one stays small.
-//! - One wholly free region is kept as a reserve; others are unmapped as soon
-//!   as they become wholly free, so map/unmap does not thrash at a boundary.
+//! - The largest wholly free region is kept as a reserve; others are unmapped
+//!   as soon as they become wholly free, so map/unmap does not thrash at a
+//!   boundary (keeping a small one made every big request map a region).
 //! - Free runs are purged with `MADV_DONTNEED` once they have been free for
 //!   [`PURGE_DELAY_MS`]; the check runs on page-heap allocations and frees,
 //!   at most twice per delay (a heap with no page-heap activity at all keeps
@@ -54,7 +55,8 @@ pub const LARGE_MAX: usize = REGION_ALIGN / 2;
 const MAX_RUN_PAGES: usize = MAX_REGION_PAGES - metadata_pages(MAX_REGION_PAGES);
 /// How long a free run stays resident before its pages go back to the OS.
 pub const PURGE_DELAY_MS: u64 = 100;
-/// Wholly free regions kept mapped (purged after the delay) for reuse.
+/// Wholly free regions kept mapped (purged after the delay) for reuse: the
+/// largest one.
 const EMPTY_REGION_RESERVE: usize = 1;
 /// Bins 0..128 hold runs of exactly 1..=128 pages; the rest hold
 /// [2^k, 2^(k+1)) pages for k = 7..13.
@@ -831,12 +833,22 @@ impl CentralState {
             (*head).free = ptr::null_mut();
             (*head).in_partial = false;
 
-            if n == (*r).npages - (*r).first_page
-                && self.empty_regions_except(r) >= EMPTY_REGION_RESERVE
-            {
-                self.c.free_pages -= n;
-                self.unmap_region(r);
-                return;
+            if n == (*r).npages - (*r).first_page {
+                // Wholly free. The reserve is the largest empty region, so a
+                // heap that keeps needing a big region does not map and unmap
+                // it on every cycle.
+                let other = self.empty_region_except(r);
+                if !other.is_null() {
+                    if (*other).map_size >= (*r).map_size {
+                        self.c.free_pages -= n;
+                        self.unmap_region(r);
+                        return;
+                    }
+                    let other_head = RegionHeader::desc(other, (*other).first_page);
+                    self.bin_remove(other_head);
+                    self.c.free_pages -= (*other).free_pages;
+                    self.unmap_region(other);
+                }
             }
             self.bin_insert(head);
             self.maybe_purge(now);
@@ -844,19 +856,20 @@ impl CentralState {
     }
 
     /// Wholly free regions other than `r`.
-    unsafe fn empty_regions_except(&self, r: *mut RegionHeader) -> usize {
-        let mut count = 0;
+    /// A wholly free region other than `r` (there is at most one: the
+    /// reserve), or null.
+    unsafe fn empty_region_except(&self, r: *mut RegionHeader) -> *mut RegionHeader {
         let mut x = self.regions;
         // SAFETY: the region list holds live regions of ours.
         unsafe {
             while !x.is_null() {
                 if x != r && (*x).free_pages == (*x).npages - (*x).first_page {
-                    count += 1;
+                    return x;
                 }
                 x = (*x).next;
             }
         }
-        count
+        ptr::null_mut()
     }
 
     /// Maps a new region able to hold a run of `n` pages.
@@ -1674,6 +1687,31 @@ mod tests {
         h.trim();
         assert_eq!(h.stats(None).regions, 0, "trim releases the reserve too");
         h.check().unwrap();
+        release(h);
+    }
+
+    #[test]
+    fn the_largest_empty_region_is_kept_as_the_reserve() {
+        let h = CentralHeap::new();
+        let small = page_run(&h, 4);
+        let big = page_run(&h, LARGE_MAX / PAGE_SIZE);
+        assert_eq!(h.stats(None).regions, 2);
+        free(&h, small);
+        free(&h, big);
+        let s = h.stats(None);
+        assert_eq!(
+            (s.regions, s.bytes_mapped),
+            (1, REGION_ALIGN),
+            "the big one stays: {s:?}"
+        );
+        // Cycling big and small requests maps nothing new.
+        for _ in 0..10 {
+            let b = page_run(&h, LARGE_MAX / PAGE_SIZE);
+            free(&h, b);
+            let a = page_run(&h, 4);
+            free(&h, a);
+        }
+        assert_eq!(h.stats(None).maps, s.maps, "no map/unmap cycle");
         release(h);
     }
 
