@@ -659,7 +659,7 @@ fn svg(rows: &[Row]) -> String {
         ("larson", "(c) larson: replacements/s by threads"),
         (
             "prodcon",
-            "(d) producer/consumer: messages/s by threads (2 per pair)",
+            "(d) producer/consumer: messages/s by threads",
         ),
     ];
     for (p, (key, title)) in panels.iter().enumerate() {
