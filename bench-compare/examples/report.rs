@@ -657,10 +657,7 @@ fn svg(rows: &[Row]) -> String {
     }
     let panels = [
         ("larson", "(c) larson: replacements/s by threads"),
-        (
-            "prodcon",
-            "(d) producer/consumer: messages/s by threads",
-        ),
+        ("prodcon", "(d) producer/consumer: messages/s by threads"),
     ];
     for (p, (key, title)) in panels.iter().enumerate() {
         let x0 = left + p as f64 * (pw + left + 40.0);
