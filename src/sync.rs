@@ -325,6 +325,7 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
+        // SAFETY: every other thread has been joined: no concurrent access.
         assert_eq!(shared.value.with(|v| unsafe { *v }), 80_000);
         assert!(!shared.lock.raw().unwrap().is_locked());
     }
