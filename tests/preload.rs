@@ -7,9 +7,11 @@
 //! Timing is reported, never asserted.
 #![cfg(all(target_os = "linux", target_env = "gnu"))]
 
+mod common;
 #[path = "c/support.rs"]
 mod support;
 
+use common::Rng;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -101,28 +103,16 @@ fn compare_timed(name: &str, rounds: usize, make: impl Fn(&Path) -> Command) -> 
     String::from_utf8_lossy(&outputs[1].stderr).into_owned()
 }
 
-/// A deterministic generator for the inputs (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn word(&mut self, out: &mut String) {
-        const SYL: [&str; 16] = [
-            "ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "ze", "qu", "ba", "do", "fe", "gi",
-            "ho", "ju",
-        ];
-        // Zipf-like: short words are much more frequent.
-        let n = 1 + (self.next() % 4).min(self.next() % 4);
-        for _ in 0..n {
-            out.push_str(SYL[(self.next() % 16) as usize]);
-        }
+/// Appends a made-up word of 1–4 syllables to `out` (short ones more
+/// frequent, as in real text).
+fn word(rng: &mut Rng, out: &mut String) {
+    const SYL: [&str; 16] = [
+        "ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "ze", "qu", "ba", "do", "fe", "gi", "ho",
+        "ju",
+    ];
+    let n = 1 + (rng.next() % 4).min(rng.next() % 4);
+    for _ in 0..n {
+        out.push_str(SYL[(rng.next() % 16) as usize]);
     }
 }
 
@@ -131,7 +121,7 @@ fn text_input(path: &Path, lines: usize, seed: u64) {
     if path.exists() {
         return;
     }
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut s = String::with_capacity(lines * 40);
     for _ in 0..lines {
         let words = 2 + rng.next() % 6;
@@ -142,7 +132,7 @@ fn text_input(path: &Path, lines: usize, seed: u64) {
             if rng.next().is_multiple_of(5) {
                 let _ = write!(s, "{}", rng.next() % 100_000);
             } else {
-                rng.word(&mut s);
+                word(&mut rng, &mut s);
             }
         }
         s.push('\n');
