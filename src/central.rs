@@ -55,9 +55,6 @@ pub const LARGE_MAX: usize = REGION_ALIGN / 2;
 const MAX_RUN_PAGES: usize = MAX_REGION_PAGES - metadata_pages(MAX_REGION_PAGES);
 /// How long a free run stays resident before its pages go back to the OS.
 pub const PURGE_DELAY_MS: u64 = 100;
-/// Wholly free regions kept mapped (purged after the delay) for reuse: the
-/// largest one.
-const EMPTY_REGION_RESERVE: usize = 1;
 /// Bins 0..128 hold runs of exactly 1..=128 pages; the rest hold
 /// [2^k, 2^(k+1)) pages for k = 7..13.
 const EXACT_BINS: usize = 128;
@@ -1557,7 +1554,7 @@ impl CentralState {
                 h = (*h).next;
             }
             let c = &self.c;
-            if empty_regions > EMPTY_REGION_RESERVE {
+            if empty_regions > 1 {
                 return Err("more wholly free regions kept than the reserve allows");
             }
             if c.free_pages != free_pages
