@@ -30,11 +30,18 @@
 //! - The largest wholly free region is kept as a reserve; others are unmapped
 //!   as soon as they become wholly free, so map/unmap does not thrash at a
 //!   boundary (keeping a small one made every big request map a region).
-//! - Free runs are purged with `MADV_DONTNEED` once they have been free for
+//! - Dirty pages (free but maybe resident) are bounded: at most
+//!   `max(DIRTY_MIN_BYTES, mapped / DIRTY_FRACTION)` = max(8 MiB, 1/8 of the
+//!   mapped region bytes). A free that passes the bound purges the oldest
+//!   free runs (`MADV_DONTNEED`) until half the bound is left, on the slow
+//!   path and without any thread, so a program that frees everything is
+//!   back near its starting RSS at once. The count is an over-estimate per
+//!   run (a split keeps the whole count on the rest), never an under-one.
+//! - Below the bound, free runs are purged once they have been free for
 //!   [`PURGE_DELAY_MS`]; the check runs on page-heap allocations and frees,
-//!   at most twice per delay (a heap with no page-heap activity at all keeps
-//!   its free runs until `trim`). Short-lived free runs are reused while
-//!   still resident.
+//!   at most twice per delay (an idle heap keeps what is under the bound
+//!   until `trim`, or until the opt-in background purger ticks).
+//!   Short-lived free runs are reused while still resident.
 //! - Requests above [`LARGE_MAX`] (32 MiB, half the largest region) get a
 //!   mapping of their own (`mremap` on realloc), so a 1 GiB buffer never
 //!   pins a region; up to it, freed runs are reused while still resident.
@@ -55,6 +62,11 @@ pub const LARGE_MAX: usize = REGION_ALIGN / 2;
 const MAX_RUN_PAGES: usize = MAX_REGION_PAGES - metadata_pages(MAX_REGION_PAGES);
 /// How long a free run stays resident before its pages go back to the OS.
 pub const PURGE_DELAY_MS: u64 = 100;
+/// The dirty-page bound's floor: a heap may keep this many bytes of free
+/// but resident pages however small it is (see `enforce_dirty_bound`).
+pub const DIRTY_MIN_BYTES: usize = 8 << 20;
+/// The dirty-page bound's share of the mapped region bytes: 1/8.
+pub const DIRTY_FRACTION: usize = 8;
 /// Bins 0..128 hold runs of exactly 1..=128 pages; the rest hold
 /// [2^k, 2^(k+1)) pages for k = 7..13.
 const EXACT_BINS: usize = 128;
@@ -277,9 +289,9 @@ impl CentralHeap {
         self.wake_purger();
     }
 
-    /// Makes sure the background purger runs (outside any heap lock: starting
-    /// a thread may allocate, which may re-enter this heap). Loom-modelled
-    /// heaps are not purged in the background.
+    /// Tells the background purger, if the program started one, that there
+    /// may be work (outside any heap lock; never starts a thread).
+    /// Loom-modelled heaps are not purged in the background.
     #[inline]
     fn wake_purger(&self) {
         #[cfg(unix)]
@@ -642,9 +654,7 @@ impl CentralState {
         // SAFETY: `d` is a free head not on any list (caller).
         unsafe {
             let b = bin_of((*d).npages as usize);
-            if (*d).dirty {
-                self.c.dirty_pages += (*d).npages as usize;
-            }
+            self.c.dirty_pages += (*d).dirty as usize;
             (*d).prev = ptr::null_mut();
             (*d).next = self.bins[b];
             if !self.bins[b].is_null() {
@@ -659,9 +669,7 @@ impl CentralState {
         // SAFETY: `d` is on the bin of its size (invariant).
         unsafe {
             let b = bin_of((*d).npages as usize);
-            if (*d).dirty {
-                self.c.dirty_pages -= (*d).npages as usize;
-            }
+            self.c.dirty_pages -= (*d).dirty as usize;
             if (*d).prev.is_null() {
                 self.bins[b] = (*d).next;
             } else {
@@ -773,12 +781,14 @@ impl CentralState {
             let total = (*d).npages as usize;
             if total > n {
                 let rest = Self::mark_span(r, start + n, total - n, SPAN_FREE, 0);
-                (*rest).dirty = (*d).dirty;
+                // Where the dirty pages lie is not known: keep the count (up
+                // to the rest's size) rather than risk under-counting.
+                (*rest).dirty = (*d).dirty.min((total - n) as u32);
                 (*rest).freed_at = (*d).freed_at;
                 self.bin_insert(rest);
             }
             (*d).npages = n as u32;
-            (*d).dirty = false;
+            (*d).dirty = 0;
             (*r).free_pages -= n;
             self.c.free_pages -= n;
             // Allocation-side activity also drives purging, so a heap that
@@ -796,6 +806,9 @@ impl CentralState {
             let r = RegionHeader::of_desc(d);
             let mut start = (*d).index as usize;
             let mut n = (*d).npages as usize;
+            // Every page of the freed span may be resident; the neighbours
+            // bring their own counts.
+            let mut dirty = n;
             (*r).free_pages += n;
             self.c.free_pages += n;
             // The merged run is as young as its newest piece: its pages are
@@ -810,6 +823,7 @@ impl CentralState {
                     self.bin_remove(rd);
                     (*rd).head = false;
                     n += (*rd).npages as usize;
+                    dirty += (*rd).dirty as usize;
                 }
             }
             if start > (*r).first_page {
@@ -820,10 +834,11 @@ impl CentralState {
                     (*d).head = false;
                     start = ls;
                     n += (*ld).npages as usize;
+                    dirty += (*ld).dirty as usize;
                 }
             }
             let head = Self::mark_span(r, start, n, SPAN_FREE, 0);
-            (*head).dirty = true;
+            (*head).dirty = dirty as u32;
             (*head).freed_at = now;
             (*head).used = 0;
             (*head).carved = 0;
@@ -849,6 +864,7 @@ impl CentralState {
             }
             self.bin_insert(head);
             self.maybe_purge(now);
+            self.enforce_dirty_bound(now);
         }
     }
 
@@ -905,7 +921,7 @@ impl CentralState {
             self.regions = r;
             region::register(base as usize);
             (*head).freed_at = os::now_ms();
-            (*head).dirty = false; // fresh pages are not resident
+            (*head).dirty = 0; // fresh pages are not resident
             self.bin_insert(head);
             self.c.free_pages += usable;
         }
@@ -946,21 +962,115 @@ impl CentralState {
         unsafe { self.purge_older_than(now, PURGE_DELAY_MS) };
     }
 
+    /// The most dirty (free but maybe resident) pages this heap keeps:
+    /// `max(DIRTY_MIN_BYTES, mapped / DIRTY_FRACTION)`, in pages.
+    fn dirty_bound_pages(&self) -> usize {
+        (self.c.region_bytes / DIRTY_FRACTION).max(DIRTY_MIN_BYTES) / PAGE_SIZE
+    }
+
+    /// Keeps the dirty pages under [`Self::dirty_bound_pages`] without a
+    /// background thread: once the bound is passed, the oldest free runs
+    /// are purged until half the bound is left (hysteresis, so a heap at
+    /// the bound does not purge on every free).
+    unsafe fn enforce_dirty_bound(&mut self, now: u64) {
+        let bound = self.dirty_bound_pages();
+        if self.c.dirty_pages <= bound {
+            return;
+        }
+        // SAFETY: lock held.
+        unsafe { self.purge_oldest(now, self.c.dirty_pages - bound / 2) };
+    }
+
+    /// Purges the oldest dirty runs until at least `excess` dirty pages
+    /// are gone (or none is left). Two passes over the free runs: the
+    /// first sorts their dirty pages into power-of-two age buckets, the
+    /// second purges every run older than the bucket where the excess is
+    /// reached, and runs of that bucket until it is.
+    unsafe fn purge_oldest(&mut self, now: u64, excess: usize) {
+        const AGE_BUCKETS: usize = 64;
+        let bucket = |freed_at: u64| -> usize {
+            let age = now.saturating_sub(freed_at);
+            (u64::BITS - age.leading_zeros()) as usize
+        };
+        let mut pages_by_age = [0usize; AGE_BUCKETS + 1];
+        // SAFETY: bins hold live free heads of our regions (lock held).
+        unsafe {
+            self.for_each_free_run(|d| {
+                pages_by_age[bucket((*d).freed_at)] += (*d).dirty as usize;
+            });
+        }
+        let mut cutoff = AGE_BUCKETS;
+        let mut older = 0;
+        while cutoff > 0 && older + pages_by_age[cutoff] < excess {
+            older += pages_by_age[cutoff];
+            cutoff -= 1;
+        }
+        // Purge every run older than the cutoff bucket, then runs of that
+        // bucket until the excess is gone.
+        let mut left_in_cutoff = excess.saturating_sub(older);
+        for b in 0..NUM_BINS {
+            let mut d = self.bins[b];
+            // SAFETY: as above; purging does not unlink runs from bins.
+            unsafe {
+                while !d.is_null() {
+                    if (*d).dirty > 0 {
+                        let k = bucket((*d).freed_at);
+                        if k > cutoff || (k == cutoff && left_in_cutoff > 0) {
+                            if k == cutoff {
+                                left_in_cutoff = left_in_cutoff.saturating_sub((*d).dirty as usize);
+                            }
+                            self.purge_run(d);
+                        }
+                    }
+                    d = (*d).next;
+                }
+            }
+        }
+    }
+
+    /// Calls `f` on every free run's head.
+    ///
+    /// # Safety
+    /// Lock held; `f` does not unlink runs.
+    unsafe fn for_each_free_run(&self, mut f: impl FnMut(*mut PageDesc)) {
+        for b in 0..NUM_BINS {
+            let mut d = self.bins[b];
+            // SAFETY: bins hold live free heads of our regions.
+            unsafe {
+                while !d.is_null() {
+                    f(d);
+                    d = (*d).next;
+                }
+            }
+        }
+    }
+
+    /// Returns the pages of free run `d` to the OS (`MADV_DONTNEED`).
+    ///
+    /// # Safety
+    /// Lock held; `d` is a binned free head of ours.
+    unsafe fn purge_run(&mut self, d: *mut PageDesc) {
+        // SAFETY: caller's precondition: the run's pages hold no live data.
+        unsafe {
+            let r = RegionHeader::of_desc(d);
+            os::purge(
+                RegionHeader::page_addr(r, (*d).index as usize),
+                (*d).npages as usize * PAGE_SIZE,
+            );
+            self.c.dirty_pages -= (*d).dirty as usize;
+            (*d).dirty = 0;
+        }
+        self.c.purges += 1;
+    }
+
     unsafe fn purge_older_than(&mut self, now: u64, age: u64) {
         for b in 0..NUM_BINS {
             let mut d = self.bins[b];
             // SAFETY: bins hold live free heads of our regions.
             unsafe {
                 while !d.is_null() {
-                    if (*d).dirty && now.saturating_sub((*d).freed_at) >= age {
-                        let r = RegionHeader::of_desc(d);
-                        os::purge(
-                            RegionHeader::page_addr(r, (*d).index as usize),
-                            (*d).npages as usize * PAGE_SIZE,
-                        );
-                        (*d).dirty = false;
-                        self.c.dirty_pages -= (*d).npages as usize;
-                        self.c.purges += 1;
+                    if (*d).dirty > 0 && now.saturating_sub((*d).freed_at) >= age {
+                        self.purge_run(d);
                     }
                     d = (*d).next;
                 }
@@ -1252,7 +1362,7 @@ impl CentralState {
             (*rd).head = false;
             if m > need {
                 let rest = Self::mark_span(r, right + need, m - need, SPAN_FREE, 0);
-                (*rest).dirty = (*rd).dirty;
+                (*rest).dirty = (*rd).dirty.min((m - need) as u32);
                 (*rest).freed_at = (*rd).freed_at;
                 self.bin_insert(rest);
             }
@@ -1324,9 +1434,7 @@ impl CentralState {
                     let bytes = (*d).npages as usize * PAGE_SIZE;
                     runs += 1;
                     largest = largest.max(bytes);
-                    if !(*d).dirty {
-                        purged += bytes;
-                    }
+                    purged += ((*d).npages - (*d).dirty) as usize * PAGE_SIZE;
                     line.runs += 1;
                     line.bytes += bytes;
                     d = (*d).next;
@@ -1429,9 +1537,10 @@ impl CentralState {
                             }
                             free_runs_seen += 1;
                             region_free += n;
-                            if (*d).dirty {
-                                dirty_pages += n;
+                            if (*d).dirty > (*d).npages {
+                                return Err("free run has more dirty pages than pages");
                             }
+                            dirty_pages += (*d).dirty as usize;
                             prev_free = true;
                         }
                         SPAN_LARGE => {
@@ -1802,6 +1911,88 @@ mod tests {
         let s = h.stats(None);
         assert!(s.purges >= 1, "{s:?}");
         assert!(s.bytes_purged >= 32 * PAGE_SIZE, "{s:?}");
+        free(&h, fence);
+        release(h);
+    }
+
+    /// The dirty flag of the free run that `p` (a freed large block) is in.
+    fn dirty_pages_at(h: &CentralHeap, p: *mut u8) -> u32 {
+        h.locked(|_, _| {
+            // SAFETY: `p` lies in a live region of `h`; the lock is held.
+            unsafe {
+                let r = region::find(p);
+                let d = region::span_of(r, p);
+                assert!(!d.is_null() && (*d).kind == SPAN_FREE, "a free run's head");
+                (*d).dirty
+            }
+        })
+    }
+
+    #[test]
+    fn dirty_pages_past_the_bound_are_purged_oldest_first() {
+        let h = CentralHeap::new();
+        let mib = (1 << 20) / PAGE_SIZE;
+        // One 32 MiB block maps a 64 MiB region that holds everything below.
+        let big = page_run(&h, 32 * mib);
+        // Twelve 1 MiB runs to free, kept apart by live 1 MiB fences.
+        let runs: Vec<_> = (0..12)
+            .map(|_| (page_run(&h, mib), page_run(&h, mib)))
+            .collect();
+        assert_eq!(h.stats(None).regions, 1);
+        let bound = h.locked(|s, _| s.dirty_bound_pages());
+        assert_eq!(
+            bound * PAGE_SIZE,
+            DIRTY_MIN_BYTES,
+            "a small heap gets the floor"
+        );
+        for &(p, _) in &runs[..6] {
+            free(&h, p);
+        }
+        assert_eq!(h.stats(None).purges, 0, "6 MiB dirty is under the bound");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        for &(p, _) in &runs[6..] {
+            free(&h, p);
+        }
+        let s = h.stats(None);
+        let dirty = h.locked(|s, _| s.c.dirty_pages);
+        assert!(s.purges >= 1, "{s:?}");
+        assert!(dirty <= bound, "dirty {dirty} pages, bound {bound}");
+        // The third newer free passed the bound (9 MiB): purging down to
+        // half of it took 5 MiB, all from the older runs.
+        let purged_old = runs[..6]
+            .iter()
+            .filter(|&&(p, _)| dirty_pages_at(&h, p) == 0)
+            .count();
+        assert_eq!(purged_old, 5, "the oldest runs went first, just enough");
+        assert!(
+            runs[6..]
+                .iter()
+                .all(|&(p, _)| dirty_pages_at(&h, p) as usize == mib),
+            "the newer runs stay resident"
+        );
+        for (_, fence) in runs {
+            free(&h, fence);
+        }
+        free(&h, big);
+        release(h);
+    }
+
+    #[test]
+    fn a_split_run_never_under_counts_its_dirty_pages() {
+        let h = CentralHeap::new();
+        let a = page_run(&h, 32);
+        let fence = page_run(&h, 1);
+        free(&h, a);
+        assert_eq!(dirty_pages_at(&h, a), 32);
+        // Take 16 pages from the front: the rest keeps the whole count (it
+        // cannot know which pages were resident), capped at its size.
+        let b = page_run(&h, 16);
+        assert_eq!(b, a, "best fit splits from the front");
+        // SAFETY: 16 pages past `b` lie in the same region.
+        let rest = unsafe { b.add(16 * PAGE_SIZE) };
+        assert_eq!(dirty_pages_at(&h, rest), 16, "capped at the rest's pages");
+        free(&h, b);
+        assert_eq!(dirty_pages_at(&h, a), 32, "capped at the run's pages");
         free(&h, fence);
         release(h);
     }

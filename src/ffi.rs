@@ -7,6 +7,7 @@
 //!                 │ errno: ENOMEM / EINVAL on failure, free keeps errno
 //!                 │ glibc argument rules (realloc(p, 0), memalign rounding)
 //!   .init_array ──▶ fork::register()   (first pthread_atfork handler)
+//!               ──▶ MEMALLOC_BACKGROUND_PURGE=1 ? purger::start()
 //! ```
 //!
 //! Rules every function here keeps:
@@ -401,6 +402,21 @@ extern "C" fn register_fork_handlers_at_load() {
     crate::fork::register();
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     pin_shared_library();
+    start_purger_if_asked();
+}
+
+/// `MEMALLOC_BACKGROUND_PURGE=1` starts the opt-in background purger from
+/// the load-time constructor: the one place a program under `LD_PRELOAD`
+/// can ask for it, and outside every `malloc`/`free` (DESIGN.md promise 8).
+#[cfg(all(unix, not(target_vendor = "apple")))]
+fn start_purger_if_asked() {
+    // SAFETY: a NUL-terminated name; getenv neither allocates nor locks, and
+    // the returned string is only read here, before main can change it.
+    let v = unsafe { libc::getenv(c"MEMALLOC_BACKGROUND_PURGE".as_ptr()) };
+    // SAFETY: non-null getenv results are NUL-terminated strings.
+    if !v.is_null() && unsafe { core::ffi::CStr::from_ptr(v) }.to_bytes() == b"1" {
+        crate::purger::start();
+    }
 }
 
 /// Keeps `libmemalloc.so` mapped for the life of the process once it is

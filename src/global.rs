@@ -262,6 +262,27 @@ pub fn trim() {
     GLOBAL_CENTRAL.trim();
 }
 
+/// Starts memalloc's background purger, if it is not running yet, and
+/// returns whether it runs. memalloc never starts a thread by itself; this
+/// thread, which returns free pages to the OS after [`limits::PURGE_DELAY_MS`]
+/// while the program is idle, exists only if a program asks for it (here,
+/// or with `MEMALLOC_BACKGROUND_PURGE=1` in the environment of a program
+/// that loads the C library). Without it, freed memory above the dirty-page
+/// bound still goes back at once, on the freeing thread. Always false on
+/// platforms without the purger (Windows).
+///
+/// ```
+/// assert!(memalloc::start_background_purger());
+/// ```
+///
+/// [`limits::PURGE_DELAY_MS`]: crate::limits::PURGE_DELAY_MS
+pub fn start_background_purger() -> bool {
+    #[cfg(unix)]
+    return crate::purger::start();
+    #[cfg(not(unix))]
+    false
+}
+
 /// A snapshot of the process-wide heap's statistics.
 pub fn stats() -> Stats {
     GLOBAL_CENTRAL.stats(None)

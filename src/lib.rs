@@ -62,7 +62,7 @@ mod thread_exit;
 
 pub use global::{
     Memalloc, aligned_alloc, calloc, check, flush_thread_cache, free, malloc, print_stats, realloc,
-    stats, trim, usable_size,
+    start_background_purger, stats, trim, usable_size,
 };
 pub use heap::Heap;
 pub use stats::Stats;
@@ -81,7 +81,7 @@ impl std::error::Error for HeapError {}
 
 /// Page size, region alignment and size limits, for tests and tools.
 pub mod limits {
-    pub use crate::central::{LARGE_MAX, PURGE_DELAY_MS};
+    pub use crate::central::{DIRTY_FRACTION, DIRTY_MIN_BYTES, LARGE_MAX, PURGE_DELAY_MS};
     pub use crate::region::{MIN_REGION_SIZE, PAGE_SIZE, REGION_ALIGN};
     pub use crate::size_class::SMALL_MAX;
 }

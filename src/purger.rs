@@ -1,7 +1,11 @@
-//! The background purger: returns idle memory to the OS even when the
-//! program has gone quiet.
+//! The background purger, opt-in: returns idle memory to the OS on a timer
+//! for programs that free a burst and then go quiet.
 //!
 //! ```text
+//!   start_background_purger()  ─┐  (a program's own call, or the library
+//!   MEMALLOC_BACKGROUND_PURGE=1 ─┘   constructor for LD_PRELOAD users)
+//!          │ pthread_create, from that call's context only
+//!          ▼
 //!   free paths ──wake()──▶ WORK = 1 (futex) ──▶ purger thread
 //!                                                 every PURGE_DELAY/2:
 //!                                                   process-wide heap: tick
@@ -11,14 +15,21 @@
 //!          spans; free runs free for PURGE_DELAY are purged (MADV_DONTNEED)
 //! ```
 //!
-//! Without it, purging only happens when the heap is used again, so a server
-//! that frees a burst and then idles keeps that memory resident. The thread
-//! is started lazily by the first free that reaches a central heap, with
-//! `pthread_create` called outside every heap lock (it may allocate, which
-//! may re-enter memalloc); it allocates nothing itself. It parks on a futex
-//! while no heap holds dirty runs or central batches, so an idle process
-//! pays nothing. After `fork` the child has no purger; the first free there
-//! starts one.
+//! memalloc never creates a thread on its own (DESIGN.md promise 8): a
+//! thread started from inside `free` deadlocked programs whose
+//! `pthread_join` frees while holding glibc's stack-cache lock, and made
+//! single-threaded programs multithreaded (`unshare(CLONE_NEWUSER)` then
+//! fails). Without the purger, memory still goes back at once: each central
+//! heap bounds its dirty pages and purges the oldest on the slow path
+//! (`central::enforce_dirty_bound`); the purger only adds the return of
+//! what stays under that bound once the program is idle.
+//!
+//! `wake` is the only thing the free paths call: a load and, when the
+//! purger is parked, a futex wake (a system call that takes no libc lock).
+//! The thread allocates nothing itself. Its stack is the platform's default
+//! size, which glibc sizes to hold the program's static TLS (a retry with a
+//! larger stack covers programs whose TLS needs more). After `fork` the
+//! child has no purger until it calls [`start`] again.
 
 use crate::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 
@@ -31,28 +42,45 @@ static STATE: AtomicU8 = AtomicU8::new(OFF);
 /// 1 when a heap may have work for the purger; it parks while this is 0.
 static WORK: AtomicU32 = AtomicU32::new(0);
 
-/// Tells the purger there may be work, starting it if it is not running.
-/// Called after a free reached a central heap, with no heap lock held.
+/// Tells a running purger there may be work. Called after a free reached a
+/// central heap, with no heap lock held; never starts a thread.
 #[inline]
 pub(crate) fn wake() {
-    if WORK.load(Ordering::Relaxed) == 0 && WORK.swap(1, Ordering::SeqCst) == 0 {
+    if STATE.load(Ordering::Relaxed) == RUNNING
+        && WORK.load(Ordering::Relaxed) == 0
+        && WORK.swap(1, Ordering::SeqCst) == 0
+    {
         sys::unpark(&WORK);
-    }
-    if STATE.load(Ordering::Acquire) == OFF {
-        start();
     }
 }
 
-#[cold]
-fn start() {
-    if STATE
-        .compare_exchange(OFF, STARTING, Ordering::AcqRel, Ordering::Relaxed)
-        .is_err()
-    {
-        return;
+/// Starts the purger thread if it is not running yet; returns whether it
+/// runs. Called by the program (never from inside `malloc`/`free`).
+pub(crate) fn start() -> bool {
+    match STATE.compare_exchange(OFF, STARTING, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => {}
+        Err(RUNNING) => return true,
+        Err(STARTING) => {
+            while STATE.load(Ordering::Acquire) == STARTING {
+                std::thread::yield_now();
+            }
+            return STATE.load(Ordering::Acquire) == RUNNING;
+        }
+        Err(_) => {
+            // FAILED before: try again (e.g. resources freed since).
+            if STATE
+                .compare_exchange(FAILED, STARTING, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                return start();
+            }
+        }
     }
+    // Work may have piled up before the start: look at once.
+    WORK.store(1, Ordering::SeqCst);
     let ok = sys::spawn(run);
     STATE.store(if ok { RUNNING } else { FAILED }, Ordering::Release);
+    ok
 }
 
 /// Fork child: the purger thread does not exist there.
@@ -85,19 +113,32 @@ mod sys {
     use core::mem::MaybeUninit;
 
     pub(super) fn spawn(f: extern "C" fn(*mut c_void) -> *mut c_void) -> bool {
-        // SAFETY: attr is initialised before use and destroyed after; the
-        // thread runs `f`, which never returns and touches only statics.
-        unsafe {
-            let mut attr = MaybeUninit::<libc::pthread_attr_t>::uninit();
-            if libc::pthread_attr_init(attr.as_mut_ptr()) != 0 {
-                return false;
+        // The default stack first (glibc adds nothing for static TLS: it
+        // carves the TLS block out of the stack, so the default must hold
+        // it); on EINVAL, a stack too small for the TLS, retry larger.
+        let mut stack = 0usize;
+        loop {
+            // SAFETY: attr is initialised before use and destroyed after; the
+            // thread runs `f`, which never returns and touches only statics.
+            let r = unsafe {
+                let mut attr = MaybeUninit::<libc::pthread_attr_t>::uninit();
+                if libc::pthread_attr_init(attr.as_mut_ptr()) != 0 {
+                    return false;
+                }
+                libc::pthread_attr_setdetachstate(attr.as_mut_ptr(), libc::PTHREAD_CREATE_DETACHED);
+                if stack != 0 {
+                    libc::pthread_attr_setstacksize(attr.as_mut_ptr(), stack);
+                }
+                let mut tid = MaybeUninit::<libc::pthread_t>::uninit();
+                let r =
+                    libc::pthread_create(tid.as_mut_ptr(), attr.as_ptr(), f, core::ptr::null_mut());
+                libc::pthread_attr_destroy(attr.as_mut_ptr());
+                r
+            };
+            if r != libc::EINVAL || stack >= 1 << 30 {
+                return r == 0;
             }
-            libc::pthread_attr_setdetachstate(attr.as_mut_ptr(), libc::PTHREAD_CREATE_DETACHED);
-            libc::pthread_attr_setstacksize(attr.as_mut_ptr(), 64 * 1024);
-            let mut tid = MaybeUninit::<libc::pthread_t>::uninit();
-            let r = libc::pthread_create(tid.as_mut_ptr(), attr.as_ptr(), f, core::ptr::null_mut());
-            libc::pthread_attr_destroy(attr.as_mut_ptr());
-            r == 0
+            stack = if stack == 0 { 16 << 20 } else { stack * 4 };
         }
     }
 

@@ -117,8 +117,10 @@ pub struct PageDesc {
     pub kind: u8,
     pub class: u8,
     pub head: bool,
-    /// Free span: some of its pages may still be resident (not purged).
-    pub dirty: bool,
+    /// Free span: how many of its pages may still be resident (freed and
+    /// not purged since). An over-estimate, never an under-estimate:
+    /// `dirty ≤ npages`, and 0 means every page is known to be purged.
+    pub dirty: u32,
     /// Small span: blocks handed out (to caches or callers).
     pub used: u32,
     /// Small span: blocks carved so far (`used + |free| == carved`).
@@ -296,7 +298,7 @@ pub unsafe fn init_page_map(r: *mut RegionHeader) -> *mut PageDesc {
                 kind: 0,
                 class: 0,
                 head: false,
-                dirty: false,
+                dirty: 0,
                 used: 0,
                 carved: 0,
                 in_partial: false,

@@ -118,24 +118,92 @@ fn rss_falls_back_after_everything_is_freed() {
     assert!(status.success(), "{stderr}");
 }
 
+/// Threads of this process, from /proc.
+fn thread_count() -> usize {
+    std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count())
+}
+
 #[test]
-fn an_idle_process_gives_freed_memory_back_without_trim() {
+fn freed_memory_goes_back_at_once_without_trim_or_a_thread() {
+    // In a child: this test binary's other threads would disturb the figures.
+    if common::child_scenario().as_deref() == Some("bound") {
+        let threads = thread_count();
+        let start = common::rss_bytes();
+        let mut rng = common::Rng::new(8);
+        let mut blocks: Vec<Vec<u8>> = Vec::new();
+        let mut total = 0usize;
+        while total < 1 << 30 {
+            // 64 KiB to 8 MiB, log-uniform, every page touched.
+            let size = (64 << 10) << rng.below(8);
+            let size = size + rng.below(size as u64) as usize;
+            let size = size.min(8 << 20);
+            blocks.push(vec![1u8; size]);
+            total += size;
+        }
+        let peak = common::rss_bytes();
+        // Free in a scrambled order, so regions empty late.
+        while !blocks.is_empty() {
+            let i = rng.below(blocks.len() as u64) as usize;
+            drop(blocks.swap_remove(i));
+        }
+        drop(blocks);
+        // No trim, no sleep, no background thread.
+        let end = common::rss_bytes();
+        // The dirty-page bound, plus the reserve region's page map and slack.
+        let bound = memalloc::limits::DIRTY_MIN_BYTES + (4 << 20);
+        println!("RSS start {start} peak {peak} end {end} (bound: start + {bound})");
+        assert!(peak > start + (900 << 20), "the workload is resident");
+        assert!(
+            end <= start + bound,
+            "RSS right after freeing: start {start} peak {peak} end {end}"
+        );
+        assert_eq!(thread_count(), threads, "memalloc started no thread");
+        return;
+    }
+    let (status, stderr) = common::run_child(
+        "freed_memory_goes_back_at_once_without_trim_or_a_thread",
+        "bound",
+    );
+    assert!(status.success(), "{stderr}");
+}
+
+thread_local! {
+    /// 1 MiB of static TLS: every thread's stack must hold it, the opt-in
+    /// purger's included.
+    static BIG_TLS: std::cell::Cell<[u8; 1 << 20]> = const { std::cell::Cell::new([0; 1 << 20]) };
+}
+
+#[test]
+fn the_opt_in_purger_returns_idle_memory_in_a_program_with_a_large_tls() {
     // In a child: this test binary's other threads would disturb the figures.
     if common::child_scenario().as_deref() == Some("idle") {
+        BIG_TLS.with(|t| {
+            let mut a = t.get();
+            a[(1 << 20) - 1] = 1;
+            t.set(a);
+        });
+        let threads = thread_count();
+        assert!(memalloc::start_background_purger(), "the purger started");
+        assert!(
+            memalloc::start_background_purger(),
+            "a second call is a no-op"
+        );
+        assert_eq!(thread_count(), threads + 1, "exactly one purger thread");
         let start = common::rss_bytes();
         let mut blocks: Vec<Vec<u8>> = Vec::new();
         for i in 0..300_000usize {
             blocks.push(vec![i as u8; 16 + (i * 131) % 4000]);
         }
-        for i in 0..32usize {
+        for i in 0..6usize {
             blocks.push(vec![i as u8; 1 << 20]);
         }
         let peak = common::rss_bytes();
         drop(blocks);
+        let after_free = common::rss_bytes();
         // No trim, no further allocation: only the background purger runs.
         std::thread::sleep(std::time::Duration::from_millis(1000));
         let end = common::rss_bytes();
-        println!("RSS start {start} peak {peak} end {end}");
+        println!("RSS start {start} peak {peak} after free {after_free} end {end}");
         assert!(peak > start + (400 << 20), "the workload is resident");
         assert!(
             end <= start + (8 << 20),
@@ -144,7 +212,7 @@ fn an_idle_process_gives_freed_memory_back_without_trim() {
         return;
     }
     let (status, stderr) = common::run_child(
-        "an_idle_process_gives_freed_memory_back_without_trim",
+        "the_opt_in_purger_returns_idle_memory_in_a_program_with_a_large_tls",
         "idle",
     );
     assert!(status.success(), "{stderr}");
