@@ -10,7 +10,12 @@
 //!
 //! The fast path may do exactly this: index the class's list, compare, and
 //! pop or push — no atomic read-modify-write, no lock, no region lookup, no
-//! call. Everything else (refill, flush, adapting limits) is `#[cold]`.
+//! call ([`ThreadCache::pop`], [`ThreadCache::push`]). Everything else
+//! (refill, overflow, scavenge, flush) is `#[cold]` and runs while the
+//! binding marks the thread busy, so a call that re-enters memalloc from
+//! inside one is served without touching this cache (see `reentry`). The
+//! slow paths call nothing but the central heap, which makes no call that
+//! can re-enter (system calls only).
 //!
 //! Limits adapt to use (slow start, as in tcmalloc): a list starts with
 //! `max_len = 1`; a miss fetches `min(max_len, batch)` blocks and raises
@@ -92,13 +97,13 @@ impl ThreadCache {
         }
     }
 
-    /// Pops a block of `class`, refilling from `central` on a miss.
-    /// Null only if the central heap is out of memory.
+    /// The fast path's pop: a block of `class`, or null if the list is
+    /// empty. Makes no call.
     ///
     /// # Safety
-    /// `class < NUM_CLASSES`; this cache is only ever used with `central`.
+    /// `class < NUM_CLASSES`.
     #[inline(always)]
-    pub(crate) unsafe fn alloc(&mut self, central: &CentralHeap, class: usize) -> *mut u8 {
+    pub(crate) unsafe fn pop(&mut self, class: usize) -> *mut u8 {
         debug_assert!(class < NUM_CLASSES);
         // SAFETY: `class < NUM_CLASSES` (caller).
         let list = unsafe { self.lists.get_unchecked_mut(class) };
@@ -107,20 +112,20 @@ impl ThreadCache {
             // SAFETY: `b` heads this list, so it is a free block we own.
             list.head = unsafe { (*b).next };
             list.len -= 1;
-            return b.cast();
         }
-        // SAFETY: forwarded precondition.
-        unsafe { self.refill(central, class) }
+        b.cast()
     }
 
-    /// Pushes `ptr` onto `class`'s list, flushing a batch to `central` if the
-    /// list is over its limit.
+    /// The fast path's push: puts `ptr` on `class`'s list and returns
+    /// whether the list is now over its limit (the caller then runs
+    /// [`Self::overflow`] on the slow path). Makes no call, except the abort
+    /// of an immediate double free.
     ///
     /// # Safety
-    /// `ptr` is a block of `class` handed out by `central` and no longer used;
-    /// this cache is only ever used with `central`.
+    /// `class < NUM_CLASSES`; `ptr` is a block of `class` handed out by the
+    /// central heap this cache is used with, and no longer used.
     #[inline(always)]
-    pub(crate) unsafe fn free(&mut self, central: &CentralHeap, ptr: *mut u8, class: usize) {
+    pub(crate) unsafe fn push(&mut self, ptr: *mut u8, class: usize) -> bool {
         debug_assert!(class < NUM_CLASSES);
         // SAFETY: `class < NUM_CLASSES` (caller).
         let list = unsafe { self.lists.get_unchecked_mut(class) };
@@ -135,7 +140,35 @@ impl ThreadCache {
         unsafe { (*b).next = list.head };
         list.head = b;
         list.len += 1;
-        if list.len > list.max_len {
+        list.len > list.max_len
+    }
+
+    /// Pops a block of `class`, refilling from `central` on a miss.
+    /// Null only if the central heap is out of memory.
+    ///
+    /// # Safety
+    /// `class < NUM_CLASSES`; this cache is only ever used with `central`.
+    #[inline(always)]
+    pub(crate) unsafe fn alloc(&mut self, central: &CentralHeap, class: usize) -> *mut u8 {
+        // SAFETY: forwarded precondition.
+        let b = unsafe { self.pop(class) };
+        if !b.is_null() {
+            return b;
+        }
+        // SAFETY: forwarded precondition.
+        unsafe { self.refill(central, class) }
+    }
+
+    /// Pushes `ptr` onto `class`'s list, flushing a batch to `central` if the
+    /// list is over its limit.
+    ///
+    /// # Safety
+    /// `ptr` is a block of `class` handed out by `central` and no longer used;
+    /// this cache is only ever used with `central`.
+    #[inline(always)]
+    pub(crate) unsafe fn free(&mut self, central: &CentralHeap, ptr: *mut u8, class: usize) {
+        // SAFETY: forwarded precondition.
+        if unsafe { self.push(ptr, class) } {
             // SAFETY: forwarded precondition.
             unsafe { self.overflow(central, class) };
         }
@@ -189,6 +222,7 @@ impl ThreadCache {
     #[cold]
     #[inline(never)]
     unsafe fn refill(&mut self, central: &CentralHeap, class: usize) -> *mut u8 {
+        crate::reentry::point(crate::reentry::Site::Refill);
         let batch = CLASSES[class].batch;
         let want = self.lists[class].max_len.min(batch) as usize;
         let delta = self.report();
@@ -206,9 +240,15 @@ impl ThreadCache {
         head.cast()
     }
 
+    /// Gives back a batch of a list that [`Self::push`] left over its
+    /// limit, and adapts the limit.
+    ///
+    /// # Safety
+    /// `class < NUM_CLASSES`; this cache is only ever used with `central`.
     #[cold]
     #[inline(never)]
-    unsafe fn overflow(&mut self, central: &CentralHeap, class: usize) {
+    pub(crate) unsafe fn overflow(&mut self, central: &CentralHeap, class: usize) {
+        crate::reentry::point(crate::reentry::Site::Overflow);
         let batch = CLASSES[class].batch;
         let l = self.lists[class];
         // SAFETY: forwarded precondition.
@@ -258,6 +298,7 @@ impl ThreadCache {
     /// Halves every list's limit and gives back what is over it.
     #[cold]
     unsafe fn scavenge(&mut self, central: &CentralHeap) {
+        crate::reentry::point(crate::reentry::Site::Scavenge);
         for class in 0..NUM_CLASSES {
             let l = self.lists[class];
             let max_len = (l.max_len / 2).max(1);
@@ -275,6 +316,7 @@ impl ThreadCache {
     /// # Safety
     /// This cache is only ever used with `central`.
     pub(crate) unsafe fn flush(&mut self, central: &CentralHeap) {
+        crate::reentry::point(crate::reentry::Site::Flush);
         for class in 0..NUM_CLASSES {
             let len = self.lists[class].len as usize;
             // SAFETY: forwarded precondition.

@@ -3,12 +3,18 @@
 //! ```text
 //!   Memalloc / malloc-style fns ─┐             ┌─ ProcessBinding (thread_local slot)
 //!   Heap (GlobalAlloc + methods) ┼─ front::* ──┤
-//!   C ABI (ma_*)                 ┘             └─ Heap's ThreadLocal binding
+//!   C ABI (ma_*)                 ┘             └─ Heap's per-thread cache list
+//!
+//!   fast:  b.cache() ─▶ pop / push            (no call, no lock)
+//!   slow:  b.slow(with, without) ─▶ bind if FRESH, mark BUSY, refill /
+//!          overflow on the cache, back to ACTIVE; or `without`: straight
+//!          to the central heap (BINDING, BUSY, DEAD: a re-entrant call, an
+//!          exited thread, or one whose exit hook could not be armed)
 //! ```
 //!
-//! A [`Binding`] says which central heap to use and hands over this thread's
-//! cache (or none, while a thread is binding or exiting). Everything is
-//! monomorphised per binding: no dynamic dispatch on the fast path.
+//! A [`Binding`] says which central heap to use and how this thread finds
+//! its cache. Everything is monomorphised per binding: no dynamic dispatch
+//! on the fast path.
 
 use crate::cache::ThreadCache;
 use crate::central::{CentralHeap, Kind, LARGE_MAX};
@@ -17,13 +23,25 @@ use crate::size_class::{SMALL_MAX, class_for};
 use core::ptr;
 
 /// Which central heap a thread uses, and how it finds its cache.
+///
+/// Contract: [`Binding::cache`] returns a non-null pointer only while the
+/// thread's binding is ACTIVE, and nothing else references that cache
+/// until the caller's pop or push (which makes no call) returns;
+/// [`Binding::slow`] marks the binding BUSY for the whole of `with`, so a
+/// call that re-enters memalloc from inside `with` gets null from `cache`
+/// and `without` from `slow`: the outer `&mut ThreadCache` stays unique.
 pub(crate) trait Binding {
     /// The central heap behind this binding.
     fn central(&self) -> &CentralHeap;
 
-    /// Runs `with` on this thread's cache, or `without` if the thread has
-    /// none right now (first use re-entered, or the thread is exiting).
-    fn with_cache<R>(
+    /// This thread's cache if it is bound and no slow path is running on
+    /// it; null otherwise. Only for one pop or push.
+    fn cache(&self) -> *mut ThreadCache;
+
+    /// The slow path: binds the thread on first use, then runs `with` on
+    /// its cache with the binding marked BUSY, or `without` if the thread
+    /// has no usable cache (binding, busy, exited, or unarmed).
+    fn slow<R>(
         &self,
         with: impl FnOnce(&mut ThreadCache, &CentralHeap) -> R,
         without: impl FnOnce(&CentralHeap) -> R,
@@ -31,13 +49,16 @@ pub(crate) trait Binding {
 }
 
 /// A thread's binding state (per binding kind, per thread):
-/// FRESH → BINDING (first use; re-entrant calls bypass the cache) → ACTIVE →
-/// DEAD (exit flush done; calls go straight to the central heap).
+/// FRESH → BINDING (first use; re-entrant calls bypass the cache) → ACTIVE
+/// ⇄ BUSY (a slow path runs on the cache; re-entrant calls bypass it) →
+/// DEAD (exit flush done, or no exit hook could be armed: calls go straight
+/// to the central heap and nothing of the thread stays on any list).
 pub(crate) mod state {
     pub(crate) const FRESH: u8 = 0;
     pub(crate) const ACTIVE: u8 = 1;
     pub(crate) const BINDING: u8 = 2;
     pub(crate) const DEAD: u8 = 3;
+    pub(crate) const BUSY: u8 = 4;
 }
 
 /// Alignment of every block `malloc` returns.
@@ -63,14 +84,74 @@ unsafe fn free_uncached(central: &CentralHeap, class: usize, ptr: *mut u8) {
 #[inline(always)]
 pub(crate) fn alloc<B: Binding>(b: &B, size: usize, align: usize) -> *mut u8 {
     match class_for(size, align) {
-        Some(class) => b.with_cache(
-            // SAFETY: `class_for` returns a valid class; the binding pairs
-            // this cache with this central heap.
-            |cache, central| unsafe { cache.alloc(central, class) },
-            |central| alloc_uncached(central, class),
-        ),
+        Some(class) => {
+            let c = b.cache();
+            if !c.is_null() {
+                // SAFETY: a non-null `cache()` is this thread's unshared
+                // cache (Binding contract); `class_for` gives a valid class.
+                let p = unsafe { (*c).pop(class) };
+                if !p.is_null() {
+                    return p;
+                }
+            }
+            alloc_slow(b, class)
+        }
         None => b.central().alloc_large(size, align),
     }
+}
+
+#[cold]
+#[inline(never)]
+fn alloc_slow<B: Binding>(b: &B, class: usize) -> *mut u8 {
+    b.slow(
+        // SAFETY: a valid class; the binding pairs this cache with this
+        // central heap.
+        |cache, central| unsafe { cache.alloc(central, class) },
+        |central| alloc_uncached(central, class),
+    )
+}
+
+/// Frees a small block of `class`.
+///
+/// # Safety
+/// `ptr` is a live block of `class` of this binding's heap, not used
+/// afterwards.
+#[inline(always)]
+unsafe fn free_small<B: Binding>(b: &B, ptr: *mut u8, class: usize) {
+    let c = b.cache();
+    if c.is_null() {
+        // SAFETY: forwarded precondition.
+        return unsafe { free_slow(b, ptr, class) };
+    }
+    // SAFETY: a non-null `cache()` is this thread's unshared cache (Binding
+    // contract); the block is ours to push (caller).
+    if unsafe { (*c).push(ptr, class) } {
+        overflow_slow(b, class);
+    }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn free_slow<B: Binding>(b: &B, ptr: *mut u8, class: usize) {
+    b.slow(
+        // SAFETY: forwarded precondition.
+        |cache, central| unsafe { cache.free(central, ptr, class) },
+        // SAFETY: forwarded precondition.
+        |central| unsafe { free_uncached(central, class, ptr) },
+    )
+}
+
+#[cold]
+#[inline(never)]
+fn overflow_slow<B: Binding>(b: &B, class: usize) {
+    b.slow(
+        // SAFETY: a valid class; the binding pairs this cache with this
+        // central heap.
+        |cache, central| unsafe { cache.overflow(central, class) },
+        // Unreachable in practice (the push just found the cache ACTIVE);
+        // an over-full list is harmless and goes back at the next flush.
+        |_| {},
+    )
 }
 
 /// Frees a block whose size and alignment are known (the `GlobalAlloc`
@@ -82,12 +163,8 @@ pub(crate) fn alloc<B: Binding>(b: &B, size: usize, align: usize) -> *mut u8 {
 #[inline(always)]
 pub(crate) unsafe fn dealloc_sized<B: Binding>(b: &B, ptr: *mut u8, size: usize, align: usize) {
     match class_for(size, align) {
-        Some(class) => b.with_cache(
-            // SAFETY: forwarded precondition.
-            |cache, central| unsafe { cache.free(central, ptr, class) },
-            // SAFETY: forwarded precondition.
-            |central| unsafe { free_uncached(central, class, ptr) },
-        ),
+        // SAFETY: forwarded precondition.
+        Some(class) => unsafe { free_small(b, ptr, class) },
         None => {
             let kind = b.central().classify(ptr);
             // SAFETY: forwarded precondition; `kind` describes `ptr`.
@@ -99,12 +176,8 @@ pub(crate) unsafe fn dealloc_sized<B: Binding>(b: &B, ptr: *mut u8, size: usize,
 /// Frees a block classified by the page map.
 unsafe fn free_kind<B: Binding>(b: &B, ptr: *mut u8, kind: Kind) {
     match kind {
-        Kind::Small(class) => b.with_cache(
-            // SAFETY: `classify` found a live block of `class` at `ptr`.
-            |cache, central| unsafe { cache.free(central, ptr, class) },
-            // SAFETY: as above.
-            |central| unsafe { free_uncached(central, class, ptr) },
-        ),
+        // SAFETY: `classify` found a live block of `class` at `ptr`.
+        Kind::Small(class) => unsafe { free_small(b, ptr, class) },
         // SAFETY: `kind` came from `classify(ptr)` of a live block.
         _ => unsafe { b.central().free_big(kind) },
     }

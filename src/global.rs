@@ -2,7 +2,7 @@
 //!
 //! ```text
 //!  thread A: SLOT (#[thread_local] via const thread_local!, no destructor)
-//!            ├─ state: FRESH → BINDING → ACTIVE → DEAD
+//!            ├─ state: FRESH → BINDING → ACTIVE ⇄ BUSY → DEAD
 //!            └─ cache: ThreadCache ─────┐
 //!  thread B: SLOT ... cache ────────────┼──▶ GLOBAL_CENTRAL (a static, const-built)
 //!                                       │
@@ -16,7 +16,11 @@
 //! runs those after the C++/Rust TLS destructors (which may still free into
 //! the cache), and registering one allocates nothing for the first 32 keys.
 //! After the flush the state is DEAD and the thread's calls go straight to
-//! the central heap. This measured faster than a `ThreadLocal` lookup (no
+//! the central heap; so are those of a thread whose hook cannot be armed
+//! (keys exhausted, `pthread_setspecific` failing), which never gets a
+//! cache it could not flush. Slow paths run with the state BUSY: a call
+//! that re-enters memalloc meanwhile is served by the central heap and
+//! never touches the cache in use (`front::Binding`). This measured faster than a `ThreadLocal` lookup (no
 //! thread-id fetch and bucket index on every call) and is sound because the
 //! slot is only ever touched by its own thread.
 //!
@@ -26,7 +30,7 @@
 
 use crate::cache::ThreadCache;
 use crate::central::{BIN_COUNT, CentralHeap};
-use crate::front::state::{ACTIVE, BINDING, DEAD, FRESH};
+use crate::front::state::{ACTIVE, BINDING, BUSY, DEAD, FRESH};
 use crate::front::{self, Binding, MALLOC_ALIGN};
 use crate::stats::{BinLine, Stats};
 use crate::thread_exit::ExitHook;
@@ -41,8 +45,10 @@ pub(crate) static GLOBAL_CENTRAL: CentralHeap = CentralHeap::new();
 /// A thread's binding to the process-wide heap.
 ///
 /// Invariant: only its own thread touches it (the exit hook runs on that
-/// thread too); `cache` is borrowed mutably only while `state == ACTIVE` and
-/// only for the duration of one cache operation, which never re-enters.
+/// thread too). `cache` is referenced only while `state` is ACTIVE (for one
+/// pop or push, which makes no call) or BUSY (by the one slow path that set
+/// BUSY); every other state means no reference to it exists, so a call
+/// that re-enters in those states goes straight to the central heap.
 struct ThreadSlot {
     state: Cell<u8>,
     cache: UnsafeCell<ThreadCache>,
@@ -64,40 +70,57 @@ impl Binding for ProcessBinding {
     }
 
     #[inline(always)]
-    fn with_cache<R>(
+    fn cache(&self) -> *mut ThreadCache {
+        SLOT.with(|slot| {
+            if slot.state.get() == ACTIVE {
+                slot.cache.get()
+            } else {
+                ptr::null_mut()
+            }
+        })
+    }
+
+    #[inline(always)]
+    fn slow<R>(
         &self,
         with: impl FnOnce(&mut ThreadCache, &CentralHeap) -> R,
         without: impl FnOnce(&CentralHeap) -> R,
     ) -> R {
-        SLOT.with(|slot| {
-            if slot.state.get() == ACTIVE {
-                // SAFETY: ACTIVE means nobody else borrows the cache (slot
-                // invariant); the borrow ends with `with`.
-                with(unsafe { &mut *slot.cache.get() }, &GLOBAL_CENTRAL)
-            } else {
-                bind_slow(slot, with, without)
-            }
-        })
+        SLOT.with(|slot| slow_path(slot, with, without))
     }
 }
 
 #[cold]
 #[inline(never)]
-fn bind_slow<R>(
+fn slow_path<R>(
     slot: &ThreadSlot,
     with: impl FnOnce(&mut ThreadCache, &CentralHeap) -> R,
     without: impl FnOnce(&CentralHeap) -> R,
 ) -> R {
-    if slot.state.get() != FRESH {
-        return without(&GLOBAL_CENTRAL);
+    match slot.state.get() {
+        ACTIVE => {}
+        FRESH => {
+            // Anything the registration below allocates re-enters here as
+            // BINDING and is served by the central heap directly. A thread
+            // whose exit hook cannot be armed runs uncached for good: it
+            // could never flush a cache.
+            slot.state.set(BINDING);
+            crate::reentry::point(crate::reentry::Site::Binding);
+            let armed = EXIT_HOOK.arm(slot as *const ThreadSlot as *mut c_void);
+            slot.state.set(if armed { ACTIVE } else { DEAD });
+            if !armed {
+                return without(&GLOBAL_CENTRAL);
+            }
+        }
+        _ => return without(&GLOBAL_CENTRAL),
     }
-    // Anything the registration below allocates re-enters here as BINDING
-    // and is served by the central heap directly.
-    slot.state.set(BINDING);
-    EXIT_HOOK.arm(slot as *const ThreadSlot as *mut c_void);
+    slot.state.set(BUSY);
+    // SAFETY: BUSY, set by us from ACTIVE: no other reference to the cache
+    // exists, and calls that re-enter during `with` do not form one (slot
+    // invariant).
+    let r = with(unsafe { &mut *slot.cache.get() }, &GLOBAL_CENTRAL);
     slot.state.set(ACTIVE);
-    // SAFETY: ACTIVE and not borrowed (slot invariant).
-    with(unsafe { &mut *slot.cache.get() }, &GLOBAL_CENTRAL)
+    r
 }
 
 /// Flushes the exiting thread's cache; later calls bypass it.
@@ -106,13 +129,22 @@ fn bind_slow<R>(
 /// `slot` is the exiting thread's own `SLOT`.
 unsafe fn flush_exiting(slot: *const ThreadSlot) {
     // SAFETY: the slot is this thread's and outlives its TLS destructors.
-    unsafe {
-        let slot = &*slot;
-        if slot.state.get() == ACTIVE {
-            slot.state.set(DEAD);
-            (*slot.cache.get()).flush(&GLOBAL_CENTRAL);
-        }
+    let slot = unsafe { &*slot };
+    if slot.state.get() == ACTIVE {
+        // DEAD first: a free from inside the flush (or from a later TLS
+        // destructor) must not land in the cache being emptied.
+        slot.state.set(DEAD);
+        crate::reentry::point(crate::reentry::Site::Exit);
+        // SAFETY: DEAD, set by us from ACTIVE: nothing else references the
+        // cache any more (slot invariant).
+        unsafe { (*slot.cache.get()).flush(&GLOBAL_CENTRAL) };
     }
+}
+
+/// This thread's binding state for the process-wide heap.
+#[cfg(test)]
+pub(crate) fn thread_state_for_tests() -> u8 {
+    SLOT.with(|slot| slot.state.get())
 }
 
 crate::thread_exit::exit_fn! {
@@ -248,7 +280,7 @@ pub unsafe fn aligned_alloc(align: usize, size: usize) -> *mut u8 {
 /// Returns this thread's cached free blocks to the process-wide heap (useful
 /// before [`stats`] or [`trim`], or when a thread goes idle).
 pub fn flush_thread_cache() {
-    ProcessBinding.with_cache(
+    ProcessBinding.slow(
         // SAFETY: the binding pairs this cache with GLOBAL_CENTRAL.
         |cache, central| unsafe { cache.flush(central) },
         |_| {},

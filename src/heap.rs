@@ -29,7 +29,7 @@
 
 use crate::cache::ThreadCache;
 use crate::central::{BIN_COUNT, CentralHeap};
-use crate::front::state::{ACTIVE, BINDING, DEAD, FRESH};
+use crate::front::state::{ACTIVE, BINDING, BUSY, DEAD, FRESH};
 use crate::front::{self, Binding, MALLOC_ALIGN};
 use crate::region::Block;
 use crate::size_class::{block_size, class_of};
@@ -79,8 +79,11 @@ static EXIT_HOOK: ExitHook = ExitHook::new(on_thread_exit);
 
 /// Thread exit: every cache of this thread goes back to its heap.
 fn detach_all(me: &ThreadHeaps) {
+    // DEAD first: a call from inside the flushes below (or from a later TLS
+    // destructor) goes straight to a central heap, never to a cache.
     me.state.set(DEAD);
     me.last_heap.store(ptr::null_mut(), Ordering::Relaxed);
+    crate::reentry::point(crate::reentry::Site::Exit);
     let _r = Registry::lock();
     let mut c = me.list.get();
     // SAFETY: the registry lock is held; caches on this thread's list are
@@ -96,6 +99,12 @@ fn detach_all(me: &ThreadHeaps) {
         }
     }
     me.list.set(ptr::null_mut());
+}
+
+/// This thread's binding state for heap instances.
+#[cfg(test)]
+pub(crate) fn thread_state_for_tests() -> u8 {
+    THREAD_HEAPS.with(|me| me.state.get())
 }
 
 /// One thread's cache for one heap, in a block of that heap.
@@ -392,6 +401,13 @@ impl Heap {
     pub fn flush_thread_cache(&self) {
         let inner = self.inner();
         let _ = THREAD_HEAPS.try_with(|me| {
+            // Only an ACTIVE thread has caches; BUSY while flushing, so a
+            // call that re-enters goes to a central heap, not to the
+            // registry lock held below.
+            if me.state.get() != ACTIVE {
+                return;
+            }
+            me.state.set(BUSY);
             let this = inner as *const HeapInner as *mut HeapInner;
             let _ = me.last_heap.compare_exchange(
                 this,
@@ -413,6 +429,7 @@ impl Heap {
                     free_cache_block(&inner.central, c);
                 }
             }
+            me.state.set(ACTIVE);
         });
     }
 
@@ -443,7 +460,7 @@ impl Heap {
 
     #[cold]
     #[inline(never)]
-    fn with_cache_slow<R>(
+    fn slow_path<R>(
         &self,
         me: &ThreadHeaps,
         with: impl FnOnce(&mut ThreadCache, &CentralHeap) -> R,
@@ -451,32 +468,62 @@ impl Heap {
     ) -> R {
         let inner = self.inner();
         match me.state.get() {
+            ACTIVE => {}
             FRESH => {
                 // Anything the hook registration allocates re-enters here as
-                // BINDING and is served by the central heap directly.
+                // BINDING and is served by the central heap directly. A
+                // thread whose exit hook cannot be armed never attaches a
+                // cache: nothing of it could be detached at its exit, and a
+                // heap drop would later write into its freed TLS.
                 me.state.set(BINDING);
-                EXIT_HOOK.arm(me as *const ThreadHeaps as *mut core::ffi::c_void);
-                me.state.set(ACTIVE);
+                crate::reentry::point(crate::reentry::Site::Binding);
+                let armed = EXIT_HOOK.arm(me as *const ThreadHeaps as *mut core::ffi::c_void);
+                me.state.set(if armed { ACTIVE } else { DEAD });
+                if !armed {
+                    return without(&inner.central);
+                }
             }
-            ACTIVE => {}
             _ => return without(&inner.central),
         }
+        // BUSY, and no fast-path hint: a call that re-enters during `with`,
+        // on any heap, bypasses every cache of this thread.
+        me.state.set(BUSY);
+        me.last_heap.store(ptr::null_mut(), Ordering::Relaxed);
         let c = {
             let _r = Registry::lock();
             // SAFETY: registry held; `me` is this thread's state.
             unsafe { inner.cache_for(me) }
         };
         if c.is_null() {
+            me.state.set(ACTIVE);
             return without(&inner.central);
         }
+        // SAFETY: the cache is this thread's (HeapCache invariant); BUSY
+        // keeps every other reference away until `with` returns.
+        let r = with(unsafe { &mut (*c).cache }, &inner.central);
         me.last_cache.set(c);
         me.last_heap.store(
             inner as *const HeapInner as *mut HeapInner,
             Ordering::Relaxed,
         );
-        // SAFETY: the cache is this thread's (HeapCache invariant) and is
-        // borrowed for this one operation, which never re-enters.
-        with(unsafe { &mut (*c).cache }, &inner.central)
+        me.state.set(ACTIVE);
+        r
+    }
+}
+
+#[cfg(test)]
+impl Heap {
+    /// How many thread caches are attached to this heap.
+    pub(crate) fn attached_caches_for_tests(&self) -> usize {
+        let _r = Registry::lock();
+        let mut n = 0;
+        let mut c = self.inner().attached.get();
+        while !c.is_null() {
+            n += 1;
+            // SAFETY: registry held: attached caches are live.
+            c = unsafe { (*c).heap_next };
+        }
+        n
     }
 }
 
@@ -487,24 +534,27 @@ impl Binding for Heap {
     }
 
     #[inline(always)]
-    fn with_cache<R>(
+    fn cache(&self) -> *mut ThreadCache {
+        THREAD_HEAPS.with(|me| {
+            // ACTIVE is implied: `last_heap` is only set while ACTIVE, and
+            // cleared for slow paths and when the thread exits.
+            if core::ptr::eq(me.last_heap.load(Ordering::Relaxed), self.inner.as_ptr()) {
+                // SAFETY: a matching `last_heap` means `last_cache` is this
+                // thread's live cache for this heap (ThreadHeaps invariant).
+                unsafe { &raw mut (*me.last_cache.get()).cache }
+            } else {
+                ptr::null_mut()
+            }
+        })
+    }
+
+    #[inline(always)]
+    fn slow<R>(
         &self,
         with: impl FnOnce(&mut ThreadCache, &CentralHeap) -> R,
         without: impl FnOnce(&CentralHeap) -> R,
     ) -> R {
-        THREAD_HEAPS.with(|me| {
-            // ACTIVE is implied: `last_heap` is only set while ACTIVE and
-            // cleared when the thread exits.
-            if core::ptr::eq(me.last_heap.load(Ordering::Relaxed), self.inner.as_ptr()) {
-                // SAFETY: a matching `last_heap` means `last_cache` is this
-                // thread's live cache for this heap (ThreadHeaps invariant).
-                return with(
-                    unsafe { &mut (*me.last_cache.get()).cache },
-                    &self.inner().central,
-                );
-            }
-            self.with_cache_slow(me, with, without)
-        })
+        THREAD_HEAPS.with(|me| self.slow_path(me, with, without))
     }
 }
 

@@ -44,6 +44,8 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+#[cfg(test)]
+mod binding_tests;
 mod cache;
 mod central;
 mod ffi;
@@ -54,6 +56,7 @@ mod heap;
 mod os;
 #[cfg(unix)]
 mod purger;
+mod reentry;
 mod region;
 pub mod size_class;
 mod stats;

@@ -53,15 +53,44 @@ impl ExitHook {
     }
 
     /// Makes `on_exit(value)` run when the calling thread exits. Returns
-    /// false if the platform refused a key (the thread then has no exit
-    /// flush: its cached blocks stay in its cache).
+    /// false if the platform refused (no key could be created, or setting
+    /// its value failed): the caller must then run the thread uncached,
+    /// since nothing would flush or detach its cache at exit.
     pub(crate) fn arm(&self, value: *mut c_void) -> bool {
         let mut key = self.key.load(Ordering::Acquire);
         if key == 0 {
             key = crate::sync::init_once(&self.key, || sys::create(self.on_exit), sys::delete);
             crate::fork::register();
         }
-        key != usize::MAX && sys::set(key - 1, value)
+        key != usize::MAX && !test_seam::arm_fails_here() && sys::set(key - 1, value)
+    }
+}
+
+/// Tests make arming fail on one thread, as exhausted keys or a
+/// `pthread_setspecific` ENOMEM would.
+#[cfg(test)]
+pub(crate) mod test_seam {
+    use core::cell::Cell;
+
+    thread_local! {
+        static FAIL: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Makes every later `arm` on this thread fail.
+    pub(crate) fn fail_arm_on_this_thread() {
+        FAIL.with(|f| f.set(true));
+    }
+
+    pub(super) fn arm_fails_here() -> bool {
+        FAIL.with(|f| f.get())
+    }
+}
+
+#[cfg(not(test))]
+mod test_seam {
+    #[inline(always)]
+    pub(super) fn arm_fails_here() -> bool {
+        false
     }
 }
 
