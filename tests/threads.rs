@@ -260,3 +260,94 @@ fn a_heap_first_used_in_a_late_tls_destructor_works() {
     );
     assert!(status.success(), "child died ({status:?}): {stderr}");
 }
+
+/// Takes every pthread key this process can still create, so memalloc's
+/// exit hooks cannot be armed. Returns how many were taken.
+#[cfg(unix)]
+fn exhaust_pthread_keys() -> usize {
+    let mut n = 0;
+    loop {
+        let mut key: libc::pthread_key_t = 0;
+        // SAFETY: a valid out-pointer and no destructor.
+        if unsafe { libc::pthread_key_create(&mut key, None) } != 0 {
+            return n;
+        }
+        n += 1;
+    }
+}
+
+/// Allocates and frees enough through `api` that a cache would fill,
+/// overflow and hold blocks of many classes.
+fn churn_through<A: Api>(api: &A, seed: u64) {
+    let mut rng = Rng::new(seed);
+    let mut live = Vec::new();
+    for i in 0..3000u64 {
+        let len = 1 + rng.below(2048) as usize;
+        // SAFETY: blocks are filled within their length and freed once.
+        unsafe {
+            let p = api.malloc(len);
+            assert!(!p.is_null());
+            fill(p, len, i);
+            live.push((p, len, i));
+            if live.len() > 200 {
+                let (p, len, tag) = live.swap_remove(rng.below(live.len() as u64) as usize);
+                verify(p, len, tag);
+                api.free(p);
+            }
+        }
+    }
+    for (p, len, tag) in live {
+        // SAFETY: as above.
+        unsafe {
+            verify(p, len, tag);
+            api.free(p);
+        }
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn with_pthread_keys_exhausted_threads_run_uncached_and_leave_nothing() {
+    // In a child: exhausting the keys is for the whole process.
+    if common::child_scenario().as_deref() == Some("no-keys") {
+        let taken = exhaust_pthread_keys();
+        assert!(taken > 0, "some keys were free");
+        // A heap used by threads that are then joined drops cleanly: no
+        // cache of theirs stayed on its list, so nothing writes into their
+        // freed TLS.
+        let heap = Arc::new(Heap::new());
+        let threads: Vec<_> = (0..16u64)
+            .map(|t| {
+                let heap = Arc::clone(&heap);
+                std::thread::spawn(move || churn_through(&*heap, t))
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let s = heap.stats();
+        assert_eq!((s.bytes_in_use, s.bytes_in_thread_caches), (0, 0), "{s:?}");
+        heap.check().unwrap();
+        drop(Arc::into_inner(heap).unwrap());
+        // 1000 exited threads leave 0 bytes in thread caches.
+        for wave in 0..50u64 {
+            let threads: Vec<_> = (0..20u64)
+                .map(|t| std::thread::spawn(move || churn_through(&Process, wave * 20 + t)))
+                .collect();
+            for t in threads {
+                t.join().unwrap();
+            }
+        }
+        let s = memalloc::stats();
+        assert_eq!(s.bytes_in_thread_caches, 0, "{s:?}");
+        assert_eq!(s.bytes_in_use, 0, "{s:?}");
+        memalloc::check().unwrap();
+        println!("keys taken: {taken}; {s:?}");
+        return;
+    }
+    let (status, stderr) = common::run_child(
+        "with_pthread_keys_exhausted_threads_run_uncached_and_leave_nothing",
+        "no-keys",
+    );
+    assert!(status.success(), "{stderr}");
+}
