@@ -5,7 +5,7 @@
 //!   Heap (GlobalAlloc + methods) ┼─ front::* ──┤
 //!   C ABI (ma_*)                 ┘             └─ Heap's per-thread cache list
 //!
-//!   fast:  b.cache() ─▶ pop / push            (no call, no lock)
+//!   fast:  b.fast(pop / push)                 (no call, no lock)
 //!   slow:  b.slow(with, without) ─▶ bind if FRESH, mark BUSY, refill /
 //!          overflow on the cache, back to ACTIVE; or `without`: straight
 //!          to the central heap (BINDING, BUSY, DEAD: a re-entrant call, an
@@ -24,19 +24,19 @@ use core::ptr;
 
 /// Which central heap a thread uses, and how it finds its cache.
 ///
-/// Contract: [`Binding::cache`] returns a non-null pointer only while the
-/// thread's binding is ACTIVE, and nothing else references that cache
-/// until the caller's pop or push (which makes no call) returns;
-/// [`Binding::slow`] marks the binding BUSY for the whole of `with`, so a
-/// call that re-enters memalloc from inside `with` gets null from `cache`
-/// and `without` from `slow`: the outer `&mut ThreadCache` stays unique.
+/// Contract: [`Binding::fast`] runs its closure on the thread's cache only
+/// while the binding is ACTIVE, and the closure (one pop or push) makes no
+/// call; [`Binding::slow`] marks the binding BUSY for the whole of `with`,
+/// so a call that re-enters memalloc from inside `with` gets `None` from
+/// `fast` and `without` from `slow`: the outer `&mut ThreadCache` stays
+/// unique.
 pub(crate) trait Binding {
     /// The central heap behind this binding.
     fn central(&self) -> &CentralHeap;
 
-    /// This thread's cache if it is bound and no slow path is running on
-    /// it; null otherwise. Only for one pop or push.
-    fn cache(&self) -> *mut ThreadCache;
+    /// Runs `f` on this thread's cache if it is bound and no slow path is
+    /// running on it; `None` otherwise. `f` must make no call.
+    fn fast<R>(&self, f: impl FnOnce(&mut ThreadCache) -> R) -> Option<R>;
 
     /// The slow path: binds the thread on first use, then runs `with` on
     /// its cache with the binding marked BUSY, or `without` if the thread
@@ -85,16 +85,11 @@ unsafe fn free_uncached(central: &CentralHeap, class: usize, ptr: *mut u8) {
 pub(crate) fn alloc<B: Binding>(b: &B, size: usize, align: usize) -> *mut u8 {
     match class_for(size, align) {
         Some(class) => {
-            let c = b.cache();
-            if !c.is_null() {
-                // SAFETY: a non-null `cache()` is this thread's unshared
-                // cache (Binding contract); `class_for` gives a valid class.
-                let p = unsafe { (*c).pop(class) };
-                if !p.is_null() {
-                    return p;
-                }
+            // SAFETY: `class_for` gives a valid class.
+            match b.fast(|c| unsafe { c.pop(class) }) {
+                Some(p) if !p.is_null() => p,
+                _ => alloc_slow(b, class),
             }
-            alloc_slow(b, class)
         }
         None => b.central().alloc_large(size, align),
     }
@@ -118,15 +113,12 @@ fn alloc_slow<B: Binding>(b: &B, class: usize) -> *mut u8 {
 /// afterwards.
 #[inline(always)]
 unsafe fn free_small<B: Binding>(b: &B, ptr: *mut u8, class: usize) {
-    let c = b.cache();
-    if c.is_null() {
+    // SAFETY: the block is ours to push, of a valid class (caller).
+    match b.fast(|c| unsafe { c.push(ptr, class) }) {
+        Some(false) => {}
+        Some(true) => overflow_slow(b, class),
         // SAFETY: forwarded precondition.
-        return unsafe { free_slow(b, ptr, class) };
-    }
-    // SAFETY: a non-null `cache()` is this thread's unshared cache (Binding
-    // contract); the block is ours to push (caller).
-    if unsafe { (*c).push(ptr, class) } {
-        overflow_slow(b, class);
+        None => unsafe { free_slow(b, ptr, class) },
     }
 }
 

@@ -30,34 +30,21 @@
 
 use crate::cache::ThreadCache;
 use crate::central::{BIN_COUNT, CentralHeap};
-use crate::front::state::{ACTIVE, BINDING, BUSY, DEAD, FRESH};
 use crate::front::{self, Binding, MALLOC_ALIGN};
+use crate::slot::CacheSlot;
 use crate::stats::{BinLine, Stats};
 use crate::thread_exit::ExitHook;
 use core::alloc::{GlobalAlloc, Layout};
-use core::cell::{Cell, UnsafeCell};
 use core::ffi::c_void;
 use core::ptr;
 
 /// The process-wide central heap.
 pub(crate) static GLOBAL_CENTRAL: CentralHeap = CentralHeap::new();
 
-/// A thread's binding to the process-wide heap.
-///
-/// Invariant: only its own thread touches it (the exit hook runs on that
-/// thread too). `cache` is referenced only while `state` is ACTIVE (for one
-/// pop or push, which makes no call) or BUSY (by the one slow path that set
-/// BUSY); every other state means no reference to it exists, so a call
-/// that re-enters in those states goes straight to the central heap.
-struct ThreadSlot {
-    state: Cell<u8>,
-    cache: UnsafeCell<ThreadCache>,
-}
-
 thread_local! {
-    static SLOT: ThreadSlot = const {
-        ThreadSlot { state: Cell::new(FRESH), cache: UnsafeCell::new(ThreadCache::new()) }
-    };
+    /// This thread's binding to the process-wide heap (see `slot`): only
+    /// this thread touches it, its exit hook included.
+    static SLOT: CacheSlot = const { CacheSlot::new() };
 }
 
 /// The process-wide binding.
@@ -70,14 +57,8 @@ impl Binding for ProcessBinding {
     }
 
     #[inline(always)]
-    fn cache(&self) -> *mut ThreadCache {
-        SLOT.with(|slot| {
-            if slot.state.get() == ACTIVE {
-                slot.cache.get()
-            } else {
-                ptr::null_mut()
-            }
-        })
+    fn fast<R>(&self, f: impl FnOnce(&mut ThreadCache) -> R) -> Option<R> {
+        SLOT.with(|slot| slot.fast(f))
     }
 
     #[inline(always)]
@@ -86,72 +67,30 @@ impl Binding for ProcessBinding {
         with: impl FnOnce(&mut ThreadCache, &CentralHeap) -> R,
         without: impl FnOnce(&CentralHeap) -> R,
     ) -> R {
-        SLOT.with(|slot| slow_path(slot, with, without))
-    }
-}
-
-#[cold]
-#[inline(never)]
-fn slow_path<R>(
-    slot: &ThreadSlot,
-    with: impl FnOnce(&mut ThreadCache, &CentralHeap) -> R,
-    without: impl FnOnce(&CentralHeap) -> R,
-) -> R {
-    match slot.state.get() {
-        ACTIVE => {}
-        FRESH => {
-            // Anything the registration below allocates re-enters here as
-            // BINDING and is served by the central heap directly. A thread
-            // whose exit hook cannot be armed runs uncached for good: it
-            // could never flush a cache.
-            slot.state.set(BINDING);
-            crate::reentry::point(crate::reentry::Site::Binding);
-            let armed = EXIT_HOOK.arm(slot as *const ThreadSlot as *mut c_void);
-            slot.state.set(if armed { ACTIVE } else { DEAD });
-            if !armed {
-                return without(&GLOBAL_CENTRAL);
-            }
-        }
-        _ => return without(&GLOBAL_CENTRAL),
-    }
-    slot.state.set(BUSY);
-    // SAFETY: BUSY, set by us from ACTIVE: no other reference to the cache
-    // exists, and calls that re-enter during `with` do not form one (slot
-    // invariant).
-    let r = with(unsafe { &mut *slot.cache.get() }, &GLOBAL_CENTRAL);
-    slot.state.set(ACTIVE);
-    r
-}
-
-/// Flushes the exiting thread's cache; later calls bypass it.
-///
-/// # Safety
-/// `slot` is the exiting thread's own `SLOT`.
-unsafe fn flush_exiting(slot: *const ThreadSlot) {
-    // SAFETY: the slot is this thread's and outlives its TLS destructors.
-    let slot = unsafe { &*slot };
-    if slot.state.get() == ACTIVE {
-        // DEAD first: a free from inside the flush (or from a later TLS
-        // destructor) must not land in the cache being emptied.
-        slot.state.set(DEAD);
-        crate::reentry::point(crate::reentry::Site::Exit);
-        // SAFETY: DEAD, set by us from ACTIVE: nothing else references the
-        // cache any more (slot invariant).
-        unsafe { (*slot.cache.get()).flush(&GLOBAL_CENTRAL) };
+        SLOT.with(|slot| {
+            slot.slow(
+                &GLOBAL_CENTRAL,
+                || EXIT_HOOK.arm(slot as *const CacheSlot as *mut c_void),
+                with,
+                without,
+            )
+        })
     }
 }
 
 /// This thread's binding state for the process-wide heap.
 #[cfg(test)]
 pub(crate) fn thread_state_for_tests() -> u8 {
-    SLOT.with(|slot| slot.state.get())
+    SLOT.with(|slot| slot.state())
 }
 
 crate::thread_exit::exit_fn! {
     /// The process-wide heap's thread-exit hook.
     fn on_thread_exit(slot) {
-        // SAFETY: the hook's value is only ever the exiting thread's SLOT.
-        unsafe { flush_exiting(slot as *const ThreadSlot) };
+        // SAFETY: the hook's value is only ever the exiting thread's SLOT,
+        // which outlives its key destructors and was only used with
+        // GLOBAL_CENTRAL.
+        unsafe { (*(slot as *const CacheSlot)).exit_flush(&GLOBAL_CENTRAL) };
     }
 }
 

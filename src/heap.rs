@@ -534,16 +534,17 @@ impl Binding for Heap {
     }
 
     #[inline(always)]
-    fn cache(&self) -> *mut ThreadCache {
+    fn fast<R>(&self, f: impl FnOnce(&mut ThreadCache) -> R) -> Option<R> {
         THREAD_HEAPS.with(|me| {
             // ACTIVE is implied: `last_heap` is only set while ACTIVE, and
             // cleared for slow paths and when the thread exits.
             if core::ptr::eq(me.last_heap.load(Ordering::Relaxed), self.inner.as_ptr()) {
                 // SAFETY: a matching `last_heap` means `last_cache` is this
-                // thread's live cache for this heap (ThreadHeaps invariant).
-                unsafe { &raw mut (*me.last_cache.get()).cache }
+                // thread's live cache for this heap, referenced by nothing
+                // else while ACTIVE (ThreadHeaps invariant); `f` makes no call.
+                Some(f(unsafe { &mut (*me.last_cache.get()).cache }))
             } else {
-                ptr::null_mut()
+                None
             }
         })
     }

@@ -59,6 +59,7 @@ mod purger;
 mod reentry;
 mod region;
 pub mod size_class;
+mod slot;
 mod stats;
 mod sync;
 mod thread_exit;

@@ -1,0 +1,128 @@
+//! A thread's cache for one central heap, and the state that says who may
+//! touch it: the process-wide heap's binding, and the loom models of it.
+//!
+//! ```text
+//!              first use            slow path            exit hook
+//!   FRESH ──▶ BINDING ──armed──▶ ACTIVE ⇄ BUSY      ACTIVE ──▶ DEAD ──▶ flush
+//!                 └──not armed──────────────────────────────▶ DEAD
+//!
+//!   ACTIVE   fast path: one pop or push on the cache (makes no call)
+//!   BUSY     one slow path owns the cache (refill, overflow, scavenge, flush)
+//!   BINDING, BUSY, DEAD: every call goes straight to the central heap, so a
+//!            call that re-enters memalloc never touches the cache in use,
+//!            and an exited or unarmed thread never caches anything.
+//! ```
+//!
+//! The slot takes its central heap and its exit-hook arming as arguments:
+//! the real binding passes the process-wide heap and a pthread key, a loom
+//! model passes a modelled heap and a closure, and both run this code.
+
+use crate::cache::ThreadCache;
+use crate::central::CentralHeap;
+use crate::front::state::{ACTIVE, BINDING, BUSY, DEAD, FRESH};
+use crate::reentry::{self, Site};
+use crate::sync::UnsafeCell;
+use core::cell::Cell;
+
+/// One thread's cache and binding state.
+///
+/// Invariant: only its own thread touches it. `cache` is referenced only
+/// inside [`CacheSlot::fast`] while `state == ACTIVE` (one pop or push, no
+/// call) or inside the `with` of the one slow path that moved the state to
+/// BUSY or DEAD; in every other state no reference to it exists.
+pub(crate) struct CacheSlot {
+    state: Cell<u8>,
+    cache: UnsafeCell<ThreadCache>,
+}
+
+impl CacheSlot {
+    /// A slot for a thread that has not used the heap yet.
+    pub(crate) const fn new() -> Self {
+        CacheSlot {
+            state: Cell::new(FRESH),
+            cache: UnsafeCell::new(ThreadCache::new()),
+        }
+    }
+
+    /// A slot whose cache accesses loom checks (a nested or concurrent
+    /// access to the cache fails the model).
+    #[cfg(loom)]
+    pub(crate) fn new_modelled() -> Self {
+        CacheSlot {
+            state: Cell::new(FRESH),
+            cache: UnsafeCell::new_modelled(ThreadCache::new()),
+        }
+    }
+
+    /// The binding state (see `front::state`).
+    #[allow(dead_code)] // tests and models
+    pub(crate) fn state(&self) -> u8 {
+        self.state.get()
+    }
+
+    /// The fast path: runs `f` on the cache if the thread is ACTIVE, else
+    /// returns `None`. `f` must make no call that can re-enter memalloc.
+    #[inline(always)]
+    pub(crate) fn fast<R>(&self, f: impl FnOnce(&mut ThreadCache) -> R) -> Option<R> {
+        if self.state.get() == ACTIVE {
+            // SAFETY: ACTIVE and inside no slow path, so no other reference
+            // to the cache exists, and `f` makes no call (slot invariant).
+            Some(self.cache.with_mut(|c| f(unsafe { &mut *c })))
+        } else {
+            None
+        }
+    }
+
+    /// The slow path: binds a FRESH thread (`arm` registers its exit hook;
+    /// a thread whose hook cannot be armed stays uncached for good), then
+    /// runs `with` on the cache with the state BUSY, or `without` if the
+    /// thread has no usable cache.
+    #[inline(always)]
+    pub(crate) fn slow<R>(
+        &self,
+        central: &CentralHeap,
+        arm: impl FnOnce() -> bool,
+        with: impl FnOnce(&mut ThreadCache, &CentralHeap) -> R,
+        without: impl FnOnce(&CentralHeap) -> R,
+    ) -> R {
+        match self.state.get() {
+            ACTIVE => {}
+            FRESH => {
+                // Anything the registration allocates re-enters as BINDING
+                // and is served by the central heap directly.
+                self.state.set(BINDING);
+                reentry::point(Site::Binding);
+                let armed = arm();
+                self.state.set(if armed { ACTIVE } else { DEAD });
+                if !armed {
+                    return without(central);
+                }
+            }
+            _ => return without(central),
+        }
+        self.state.set(BUSY);
+        // SAFETY: BUSY, set by us from ACTIVE: no other reference to the
+        // cache exists, and calls that re-enter during `with` see BUSY and
+        // do not form one (slot invariant).
+        let r = self.cache.with_mut(|c| with(unsafe { &mut *c }, central));
+        self.state.set(ACTIVE);
+        r
+    }
+
+    /// Thread exit: marks the slot DEAD, then returns every cached block.
+    /// Later calls on this thread (from later TLS destructors, or from
+    /// inside the flush) go straight to the central heap.
+    ///
+    /// # Safety
+    /// The cache was only ever used with `central`.
+    pub(crate) unsafe fn exit_flush(&self, central: &CentralHeap) {
+        if self.state.get() != ACTIVE {
+            return;
+        }
+        self.state.set(DEAD);
+        reentry::point(Site::Exit);
+        // SAFETY: DEAD, set by us from ACTIVE: nothing else references the
+        // cache any more; forwarded precondition.
+        self.cache.with_mut(|c| unsafe { (*c).flush(central) });
+    }
+}
