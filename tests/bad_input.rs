@@ -338,6 +338,7 @@ fn one_whole_span(size: usize) -> (usize, Vec<*mut u8>) {
     );
     let mut all: Vec<*mut u8> = (0..3 * per_span + 2 * c.batch as usize)
         .map(|_| {
+            // SAFETY: malloc has no preconditions.
             let p = unsafe { memalloc::malloc(size) };
             assert!(!p.is_null());
             p
@@ -360,13 +361,14 @@ fn one_whole_span(size: usize) -> (usize, Vec<*mut u8>) {
     let run = found.expect("no whole span among the blocks allocated");
     let span: Vec<*mut u8> = all.drain(run..run + per_span).collect();
     for p in all {
+        // SAFETY: `p` came from malloc and is freed once.
         unsafe { memalloc::free(p) };
     }
     (span[0] as usize, span)
 }
 
 /// Block sizes whose spans end in slack: 48 B (16 bytes of slack), 160 B
-/// (96) and 5 KiB (a whole 4 KiB page).
+/// (96 bytes) and 5 KiB (4 KiB).
 const SLACK_SIZES: [usize; 3] = [48, 160, 5 << 10];
 
 #[test]
@@ -377,10 +379,13 @@ fn free_just_past_the_last_block_of_a_span_aborts_with_a_message() {
         let end = start + c.blocks_per_span as usize * c.block_size as usize;
         assert!(end < start + c.span_pages as usize * PAGE_SIZE);
         // The address is block-aligned and inside the span, in its slack.
+        // SAFETY: deliberately none: the child exists to free an address that
+        // is no block, which memalloc must reject before touching anything.
         unsafe { memalloc::free(end as *mut u8) };
         // Not reached with the check in place; without it, show the damage:
         // the span's count of live blocks is now one short.
         for p in blocks {
+            // SAFETY: each came from malloc and is freed once.
             unsafe { memalloc::free(p) };
         }
         println!("TAIL-FREE-ACCEPTED");
@@ -400,6 +405,7 @@ fn free_inside_the_last_block_of_a_span_aborts_with_a_message() {
     if let Some(size) = child_scenario().and_then(|s| s.strip_prefix("inside-")?.parse().ok()) {
         let (_, blocks) = one_whole_span(size);
         let last = *blocks.last().unwrap();
+        // SAFETY: deliberately none: an interior address memalloc must reject.
         unsafe { memalloc::free(last.add(8)) };
         return;
     }
@@ -426,8 +432,10 @@ fn free_of_a_region_header_address_aborts_with_a_message() {
     if let Some(offset) =
         child_scenario().and_then(|s| s.strip_prefix("header-")?.parse::<usize>().ok())
     {
+        // SAFETY: malloc has no preconditions.
         let p = unsafe { memalloc::malloc(100) };
         let base = p as usize & !(REGION_ALIGN - 1);
+        // SAFETY: deliberately none: a metadata address memalloc must reject.
         unsafe { memalloc::free((base + offset) as *mut u8) };
         return;
     }
@@ -447,6 +455,7 @@ fn freeing_every_block_of_whole_spans_aborts_nothing() {
             let (_, blocks) = one_whole_span(size);
             // The last block (next to the slack) first, then the rest.
             for p in blocks.into_iter().rev() {
+                // SAFETY: each came from malloc and is freed once.
                 unsafe { memalloc::free(p) };
             }
         }
