@@ -520,6 +520,12 @@ impl CentralHeap {
             }
             let d = region::span_of(r, ptr);
             if d.is_null() {
+                if ptr as usize - (r as usize) < (*r).first_page << PAGE_SHIFT {
+                    os::fatal(
+                        "pointer into a region's header or page map, not a block",
+                        ptr as usize,
+                    );
+                }
                 os::fatal(
                     "invalid pointer or double free (no live span here)",
                     ptr as usize,
@@ -530,7 +536,14 @@ impl CentralHeap {
                 SPAN_SMALL => {
                     let class = (*d).class as usize;
                     let offset = ptr as usize - start;
-                    if block_index(class, offset) * block_size(class) != offset {
+                    let index = block_index(class, offset);
+                    // A block-aligned offset at or past `blocks_per_span`
+                    // blocks (the span's end, or its trailing slack) is
+                    // no block: accepting it would drop `used` while a
+                    // block is still live.
+                    if index >= CLASSES[class].blocks_per_span as usize
+                        || index * block_size(class) != offset
+                    {
                         os::fatal("pointer is not the start of a block", ptr as usize);
                     }
                     Kind::Small(class)

@@ -6,6 +6,8 @@
 mod common;
 
 use common::{child_scenario, run_child};
+use memalloc::limits::{PAGE_SIZE, REGION_ALIGN};
+use memalloc::size_class::{CLASSES, class_of};
 use memalloc::{Heap, Memalloc};
 use std::alloc::{GlobalAlloc, Layout};
 
@@ -318,4 +320,165 @@ fn zero_size_with_a_region_sized_alignment_can_be_freed() {
             "align {align}: child died ({status:?}): {stderr}"
         );
     }
+}
+
+/// The blocks of one whole span of the class of `size`, allocated from the
+/// process-wide heap, with the span's first address. Allocates blocks until
+/// some span has been carved completely, then frees every other block. A
+/// span is recognised as a maximal run of `blocks_per_span` addresses spaced
+/// exactly one block apart that starts on a page boundary: spans of a class
+/// with trailing slack are never spaced one block apart from each other.
+fn one_whole_span(size: usize) -> (usize, Vec<*mut u8>) {
+    let class = class_of(size);
+    let c = &CLASSES[class];
+    let (bsize, per_span) = (c.block_size as usize, c.blocks_per_span as usize);
+    assert!(
+        c.span_pages as usize * PAGE_SIZE > per_span * bsize,
+        "class {class} has no trailing slack"
+    );
+    let mut all: Vec<*mut u8> = (0..3 * per_span + 2 * c.batch as usize)
+        .map(|_| {
+            // SAFETY: malloc has no preconditions.
+            let p = unsafe { memalloc::malloc(size) };
+            assert!(!p.is_null());
+            p
+        })
+        .collect();
+    all.sort();
+    let mut run = 0;
+    let mut found = None;
+    for i in 0..=all.len() {
+        let continues = i < all.len() && i > 0 && all[i] as usize - all[i - 1] as usize == bsize;
+        if continues {
+            continue;
+        }
+        if i - run == per_span && (all[run] as usize).is_multiple_of(PAGE_SIZE) {
+            found = Some(run);
+            break;
+        }
+        run = i;
+    }
+    let run = found.expect("no whole span among the blocks allocated");
+    let span: Vec<*mut u8> = all.drain(run..run + per_span).collect();
+    for p in all {
+        // SAFETY: `p` came from malloc and is freed once.
+        unsafe { memalloc::free(p) };
+    }
+    (span[0] as usize, span)
+}
+
+/// Block sizes whose spans end in slack: 48 B (16 bytes of slack), 160 B
+/// (96 bytes) and 5 KiB (4 KiB).
+const SLACK_SIZES: [usize; 3] = [48, 160, 5 << 10];
+
+#[test]
+fn free_just_past_the_last_block_of_a_span_aborts_with_a_message() {
+    if let Some(size) = child_scenario().and_then(|s| s.strip_prefix("tail-")?.parse().ok()) {
+        let (start, blocks) = one_whole_span(size);
+        let c = &CLASSES[class_of(size)];
+        let end = start + c.blocks_per_span as usize * c.block_size as usize;
+        assert!(end < start + c.span_pages as usize * PAGE_SIZE);
+        // The address is block-aligned and inside the span, in its slack.
+        // SAFETY: deliberately none: the child exists to free an address that
+        // is no block, which memalloc must reject before touching anything.
+        unsafe { memalloc::free(end as *mut u8) };
+        // Not reached with the check in place; without it, show the damage:
+        // the span's count of live blocks is now one short.
+        for p in blocks {
+            // SAFETY: each came from malloc and is freed once.
+            unsafe { memalloc::free(p) };
+        }
+        println!("TAIL-FREE-ACCEPTED");
+        return;
+    }
+    for size in SLACK_SIZES {
+        expect_abort(
+            "free_just_past_the_last_block_of_a_span_aborts_with_a_message",
+            &format!("tail-{size}"),
+            "not the start of a block",
+        );
+    }
+}
+
+#[test]
+fn free_inside_the_last_block_of_a_span_aborts_with_a_message() {
+    if let Some(size) = child_scenario().and_then(|s| s.strip_prefix("inside-")?.parse().ok()) {
+        let (_, blocks) = one_whole_span(size);
+        let last = *blocks.last().unwrap();
+        // SAFETY: deliberately none: an interior address memalloc must reject.
+        unsafe { memalloc::free(last.add(8)) };
+        return;
+    }
+    for size in SLACK_SIZES {
+        expect_abort(
+            "free_inside_the_last_block_of_a_span_aborts_with_a_message",
+            &format!("inside-{size}"),
+            "not the start of a block",
+        );
+    }
+}
+
+#[test]
+fn free_of_a_region_header_address_aborts_with_a_message() {
+    // The region base itself (an aligned address can only be a huge block
+    // of region alignment, whose header would lie a region below), a word
+    // into the header, and the first page of the page map (every region's
+    // metadata spans at least two pages).
+    const CASES: [(usize, &str); 3] = [
+        (0, "not allocated by memalloc"),
+        (64, "header or page map"),
+        (PAGE_SIZE, "header or page map"),
+    ];
+    if let Some(offset) =
+        child_scenario().and_then(|s| s.strip_prefix("header-")?.parse::<usize>().ok())
+    {
+        // SAFETY: malloc has no preconditions.
+        let p = unsafe { memalloc::malloc(100) };
+        let base = p as usize & !(REGION_ALIGN - 1);
+        // SAFETY: deliberately none: a metadata address memalloc must reject.
+        unsafe { memalloc::free((base + offset) as *mut u8) };
+        return;
+    }
+    for (offset, message) in CASES {
+        expect_abort(
+            "free_of_a_region_header_address_aborts_with_a_message",
+            &format!("header-{offset}"),
+            message,
+        );
+    }
+}
+
+#[test]
+fn freeing_every_block_of_whole_spans_aborts_nothing() {
+    if child_scenario().as_deref() == Some("whole-spans") {
+        for size in SLACK_SIZES {
+            let (_, blocks) = one_whole_span(size);
+            // The last block (next to the slack) first, then the rest.
+            for p in blocks.into_iter().rev() {
+                // SAFETY: each came from malloc and is freed once.
+                unsafe { memalloc::free(p) };
+            }
+        }
+        memalloc::flush_thread_cache();
+        memalloc::check().unwrap();
+        println!("WHOLE-SPANS-OK");
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .args([
+            "freeing_every_block_of_whole_spans_aborts_nothing",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("MEMALLOC_CHILD", "whole-spans")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("WHOLE-SPANS-OK"),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

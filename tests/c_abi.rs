@@ -49,9 +49,18 @@ fn build(name: &str, source: &str, link: Link, defines: &[&str]) -> PathBuf {
     exe
 }
 
+/// How long a program that should finish in about a second may take before
+/// it counts as deadlocked (and is killed).
+const HANG_LIMIT: Duration = Duration::from_secs(60);
+
 /// Runs a test program and checks that it reported success.
 fn expect_ok(cmd: &mut Command) -> String {
-    let out = run_ok(cmd, LIMIT);
+    expect_ok_within(cmd, LIMIT)
+}
+
+/// [`expect_ok`] with a time limit of its own.
+fn expect_ok_within(cmd: &mut Command, limit: Duration) -> String {
+    let out = run_ok(cmd, limit);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         stdout.lines().any(|l| l.starts_with("ok ")),
@@ -282,4 +291,37 @@ fn hello_example_runs_against_both_libraries() {
             "{name}: unexpected output:\n{stdout}"
         );
     }
+}
+
+#[test]
+fn threads_joined_in_waves_do_not_deadlock_under_ld_preload() {
+    let exe = build("join_waves", "tests/c/join_waves.c", Link::None, &[]);
+    expect_ok_within(&mut preloaded(&exe), HANG_LIMIT);
+}
+
+#[test]
+fn single_threaded_program_stays_single_threaded_and_can_unshare_under_ld_preload() {
+    let exe = build("single_thread", "tests/c/single_thread.c", Link::None, &[]);
+    // Whether this kernel / sandbox lets a process unshare at all.
+    let plain = run_ok(Command::new(&exe).env_remove("LD_PRELOAD"), LIMIT);
+    let plain = String::from_utf8_lossy(&plain.stdout).into_owned();
+    assert!(
+        plain.contains("threads 1"),
+        "not single-threaded even without memalloc:\n{plain}"
+    );
+    let mut cmd = preloaded(&exe);
+    if plain.contains("unshare ok") {
+        cmd.arg("require-unshare");
+    } else {
+        let why = plain.lines().find(|l| l.contains("unshare")).unwrap_or("");
+        eprintln!(
+            "unshare is not allowed here even without memalloc ({why}); checking the thread count only"
+        );
+    }
+    let out = run_ok(&mut cmd, HANG_LIMIT);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("threads 1") && stdout.lines().any(|l| l.starts_with("ok ")),
+        "unexpected output:\n{stdout}"
+    );
 }

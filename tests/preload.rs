@@ -219,6 +219,45 @@ fn python3_builds_the_same_dicts_and_lists_with_memalloc() {
     assert_memalloc_mapped("python3", &stderr);
 }
 
+const PYTHON_THREADS_SCRIPT: &str = r#"
+import os, sys
+
+buf = bytearray(64 << 20)
+buf[::4096] = b"\x01" * len(range(0, len(buf), 4096))
+assert sum(buf[::4096]) == len(range(0, len(buf), 4096))
+del buf
+with open("/proc/self/status") as f:
+    print(next(l for l in f if l.startswith("Threads:")).split()[1])
+
+with open("/proc/self/maps") as f:
+    sys.stderr.write("".join(l for l in f if "memalloc" in l))
+"#;
+
+#[test]
+fn python3_stays_single_threaded_after_freeing_a_large_buffer_with_memalloc() {
+    let python = require("python3");
+    let threads = |preload: bool| {
+        let mut cmd = Command::new(&python);
+        cmd.args(["-c", PYTHON_THREADS_SCRIPT]);
+        if preload {
+            cmd.env("LD_PRELOAD", shared_lib(Flavour::Override));
+        } else {
+            cmd.env_remove("LD_PRELOAD");
+        }
+        let out = run_ok(&mut cmd, LIMIT);
+        let count = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        (count, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (system, _) = threads(false);
+    assert_eq!(
+        system, "1",
+        "python3 has other threads even without memalloc"
+    );
+    let (count, stderr) = threads(true);
+    assert_memalloc_mapped("python3", &stderr);
+    assert_eq!(count, "1", "memalloc started a thread in python3");
+}
+
 const PERL_SCRIPT: &str = r#"
 use strict;
 use warnings;
