@@ -94,8 +94,10 @@ pub mod limits {
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod loom_api {
+    mod binding;
     pub use crate::cache::ThreadCache;
     use crate::central::CentralHeap;
+    pub use binding::{ModelThread, reentered};
 
     /// A loom-modelled central heap.
     pub struct ModelHeap(CentralHeap);

@@ -1,0 +1,169 @@
+//! loom models of the thread binding: the slot states (FRESH, BINDING,
+//! ACTIVE, BUSY, DEAD), the exit flush, unarmed threads and calls that
+//! re-enter memalloc from inside a slow path.
+//!
+//! Each modelled thread owns a `ModelThread` (the process-wide binding's
+//! `CacheSlot`, over a loom-checked central heap) and allocates through the
+//! real front end. The slot's cache is a loom cell, so a second access to a
+//! cache while a slow path holds it (a re-entrant call that was not sent to
+//! the central heap) fails with "currently writing to cell". Models end
+//! with a conservation check: no block handed out twice, every block back,
+//! nothing left in a cache.
+#![cfg(loom)]
+
+use loom::sync::Arc;
+use loom::thread;
+use memalloc::loom_api::{ModelHeap, ModelThread, reentered};
+use std::collections::HashSet;
+use std::sync::Mutex as CheckerMutex;
+
+/// A model run with a preemption bound (overridable with LOOM_MAX_PREEMPTIONS).
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut b = loom::model::Builder::new();
+    if b.preemption_bound.is_none() {
+        b.preemption_bound = Some(2);
+    }
+    b.check(f);
+}
+
+/// The shadow set of blocks handed out (a checker, not modelled).
+#[derive(Default)]
+struct Live(CheckerMutex<HashSet<usize>>);
+
+impl Live {
+    fn handed_out(&self, p: *mut u8) {
+        assert!(!p.is_null(), "allocation failed");
+        assert!(
+            self.0.lock().unwrap().insert(p as usize),
+            "block {p:p} handed out twice"
+        );
+    }
+    fn returned(&self, p: *mut u8) {
+        assert!(
+            self.0.lock().unwrap().remove(&(p as usize)),
+            "block {p:p} freed but not live"
+        );
+    }
+}
+
+/// Everything went back: nothing in use or cached, invariants hold.
+fn assert_conserved(heap: &ModelHeap) {
+    heap.check().unwrap();
+    heap.trim();
+    let s = heap.stats();
+    assert_eq!(s.bytes_in_use, 0, "a block is stranded: {s:?}");
+    assert_eq!(s.bytes_in_thread_caches, 0, "a cache kept blocks: {s:?}");
+    assert_eq!(s.regions, 0, "every region could go: {s:?}");
+    heap.check().unwrap();
+}
+
+const SIZE: usize = 16;
+const DEAD: u8 = 3;
+
+/// A thread frees a block of another thread's while that thread exits and
+/// flushes; both then free once more after their exit (as a late TLS
+/// destructor would), which must bypass the flushed caches.
+#[test]
+fn an_exit_flush_racing_a_cross_thread_free_strands_nothing() {
+    model(|| {
+        let heap = Arc::new(ModelHeap::new());
+        let live = Arc::new(Live::default());
+        let me = ModelThread::new(&heap, true);
+        let (a, b, late) = (me.malloc(SIZE), me.malloc(SIZE), me.malloc(SIZE));
+        for p in [a, b, late] {
+            live.handed_out(p);
+        }
+        let (h2, l2, b_addr) = (Arc::clone(&heap), Arc::clone(&live), b as usize);
+        let t = thread::spawn(move || {
+            let other = ModelThread::new(&h2, true);
+            let c = other.malloc(SIZE);
+            l2.handed_out(c);
+            l2.returned(b_addr as *mut u8);
+            // SAFETY: `b` is a live block of this heap, freed once.
+            unsafe { other.free(b_addr as *mut u8, SIZE) };
+            other.exit();
+            assert_eq!(other.state(), DEAD);
+            l2.returned(c);
+            // SAFETY: `c` is live; freed once, after the exit flush.
+            unsafe { other.free(c, SIZE) };
+        });
+        live.returned(a);
+        // SAFETY: `a` is ours and live.
+        unsafe { me.free(a, SIZE) };
+        me.exit();
+        live.returned(late);
+        // SAFETY: `late` is live; freed once, after the exit flush.
+        unsafe { me.free(late, SIZE) };
+        t.join().unwrap();
+        assert_conserved(&heap);
+    });
+}
+
+/// Every slow path re-enters: the first use (binding), a miss (refill), an
+/// over-full list (overflow), and the exit flush each make a malloc and a
+/// free on the same thread from inside, while another thread does the same.
+#[test]
+fn a_reentrant_call_inside_every_slow_path_is_served_without_the_cache() {
+    model(|| {
+        let heap = Arc::new(ModelHeap::new());
+        let live = Arc::new(Live::default());
+        let work = |heap: Arc<ModelHeap>, live: Arc<Live>| {
+            move || {
+                let t = ModelThread::new(&heap, true);
+                // SAFETY: `t` lives until the end of this closure, on this thread.
+                unsafe { t.reenter_from_slow_paths() };
+                let before = reentered();
+                let a = t.malloc(SIZE); // binding + refill
+                live.handed_out(a);
+                let b = t.malloc(SIZE); // refill
+                live.handed_out(b);
+                for p in [a, b] {
+                    live.returned(p);
+                    // SAFETY: live blocks of this heap, freed once.
+                    unsafe { t.free(p, SIZE) }; // the second overflows
+                }
+                t.exit(); // exit + flush
+                assert!(reentered() > before, "the slow paths re-entered");
+            }
+        };
+        let other = thread::spawn(work(Arc::clone(&heap), Arc::clone(&live)));
+        work(Arc::clone(&heap), Arc::clone(&live))();
+        other.join().unwrap();
+        assert_conserved(&heap);
+    });
+}
+
+/// A thread whose exit hook cannot be armed runs uncached: its frees go
+/// straight to the central heap, so nothing is left when it ends without
+/// an exit flush, while another thread uses its blocks and its cache.
+#[test]
+fn a_thread_whose_exit_hook_cannot_be_armed_strands_nothing() {
+    model(|| {
+        let heap = Arc::new(ModelHeap::new());
+        let live = Arc::new(Live::default());
+        let (h2, l2) = (Arc::clone(&heap), Arc::clone(&live));
+        let unarmed = thread::spawn(move || {
+            let t = ModelThread::new(&h2, false);
+            let a = t.malloc(SIZE);
+            l2.handed_out(a);
+            let b = t.malloc(SIZE);
+            l2.handed_out(b);
+            assert_eq!(t.state(), DEAD, "uncached for good");
+            for p in [a, b] {
+                l2.returned(p);
+                // SAFETY: live blocks of this heap, freed once.
+                unsafe { t.free(p, SIZE) };
+            }
+            t.exit(); // no hook runs: nothing may be left behind
+        });
+        let t = ModelThread::new(&heap, true);
+        let c = t.malloc(SIZE);
+        live.handed_out(c);
+        live.returned(c);
+        // SAFETY: a live block of this heap, freed once.
+        unsafe { t.free(c, SIZE) };
+        t.exit();
+        unarmed.join().unwrap();
+        assert_conserved(&heap);
+    });
+}
