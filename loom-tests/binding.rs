@@ -12,8 +12,9 @@
 #![cfg(loom)]
 
 use loom::sync::Arc;
+use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
-use memalloc::loom_api::{ModelHeap, ModelThread, reentered};
+use memalloc::loom_api::{ModelHeap, ModelHeapThread, ModelRegistry, ModelThread, reentered};
 use std::collections::HashSet;
 use std::sync::Mutex as CheckerMutex;
 
@@ -165,5 +166,57 @@ fn a_thread_whose_exit_hook_cannot_be_armed_strands_nothing() {
         t.exit();
         unarmed.join().unwrap();
         assert_conserved(&heap);
+    });
+}
+
+/// `Heap::drop` races the exit of a thread that used the heap: the thread
+/// is done with the heap (it said so), but its exit hook, which detaches
+/// and flushes its cache for that heap, runs while the heap is dropped.
+/// Whichever takes the registry first, the other must find nothing of the
+/// heap left to touch: no write into a dropped heap, no cache left on a
+/// thread's list, no heap left listed.
+#[test]
+fn a_heap_drop_racing_a_thread_exit_touches_nothing_of_the_other() {
+    model(|| {
+        let reg = Arc::new(ModelRegistry::new());
+        // SAFETY: `reg` outlives the heap, dropped below.
+        let heap = unsafe { reg.new_heap() };
+        let done = Arc::new(AtomicBool::new(false));
+        let (r2, d2, heap_addr) = (
+            Arc::clone(&reg),
+            Arc::clone(&done),
+            &heap as *const _ as usize,
+        );
+        let t = thread::spawn(move || {
+            let me = ModelHeapThread::new();
+            // SAFETY: the heap is alive until `done` is seen (below).
+            let heap = unsafe { &*(heap_addr as *const memalloc::Heap) };
+            let (a, b) = (me.malloc(heap, SIZE), me.malloc(heap, SIZE));
+            assert!(!a.is_null() && !b.is_null() && a != b);
+            // SAFETY: live blocks of `heap`, freed once: they stay cached.
+            unsafe {
+                me.free(heap, a, SIZE);
+                me.free(heap, b, SIZE);
+            }
+            d2.store(true, Ordering::Release);
+            me.exit(&r2); // races the drop
+            assert_eq!(
+                me.cache_count(&r2),
+                0,
+                "a cache stayed on the thread's list"
+            );
+        });
+        let me = ModelHeapThread::new();
+        let c = me.malloc(&heap, SIZE);
+        // SAFETY: a live block of `heap`, freed once.
+        unsafe { me.free(&heap, c, SIZE) };
+        while !done.load(Ordering::Acquire) {
+            thread::yield_now();
+        }
+        drop(heap);
+        assert_eq!(reg.heap_count(), 0);
+        assert_eq!(me.cache_count(&reg), 0, "the drop detached our cache");
+        me.exit(&reg);
+        t.join().unwrap();
     });
 }

@@ -34,8 +34,10 @@ use crate::front::{self, Binding, MALLOC_ALIGN};
 use crate::region::Block;
 use crate::size_class::{block_size, class_of};
 use crate::stats::{BinLine, Stats};
+#[cfg(unix)]
 use crate::sync::RawLock;
 use crate::sync::atomic::{AtomicPtr, Ordering};
+use crate::sync::{Lock, LockGuard};
 use crate::thread_exit::ExitHook;
 use core::alloc::{GlobalAlloc, Layout};
 use core::cell::Cell;
@@ -48,22 +50,41 @@ use core::ptr::{self, NonNull};
 /// by its thread, and cleared by `Heap::drop` (under `REGISTRY`) when it names
 /// the heap being dropped, so a non-null `last_heap` always names a live heap
 /// whose cache for this thread is `last_cache`.
-struct ThreadHeaps {
+pub(crate) struct ThreadHeaps {
     state: Cell<u8>,
     last_heap: AtomicPtr<HeapInner>,
     last_cache: Cell<*mut HeapCache>,
     list: Cell<*mut HeapCache>,
 }
 
-thread_local! {
-    static THREAD_HEAPS: ThreadHeaps = const {
+impl ThreadHeaps {
+    /// A thread that has used no heap instance yet.
+    pub(crate) const fn new() -> Self {
         ThreadHeaps {
             state: Cell::new(FRESH),
             last_heap: AtomicPtr::new(ptr::null_mut()),
             last_cache: Cell::new(ptr::null_mut()),
             list: Cell::new(ptr::null_mut()),
         }
-    };
+    }
+
+    /// How many caches are on this thread's list (tests and models).
+    #[allow(dead_code)]
+    pub(crate) fn cache_count(&self, reg: &Registry) -> usize {
+        let _r = reg.lock();
+        let mut n = 0;
+        let mut c = self.list.get();
+        while !c.is_null() {
+            n += 1;
+            // SAFETY: registry held: the thread's list holds live caches.
+            c = unsafe { (*c).thread_next };
+        }
+        n
+    }
+}
+
+thread_local! {
+    static THREAD_HEAPS: ThreadHeaps = const { ThreadHeaps::new() };
 }
 
 crate::thread_exit::exit_fn! {
@@ -71,20 +92,21 @@ crate::thread_exit::exit_fn! {
     fn on_thread_exit(me) {
         // SAFETY: the hook's value is only ever the exiting thread's
         // THREAD_HEAPS, which outlives its key destructors.
-        unsafe { detach_all(&*(me as *const ThreadHeaps)) };
+        unsafe { detach_all(&*(me as *const ThreadHeaps), &REGISTRY) };
     }
 }
 
 static EXIT_HOOK: ExitHook = ExitHook::new(on_thread_exit);
 
-/// Thread exit: every cache of this thread goes back to its heap.
-fn detach_all(me: &ThreadHeaps) {
+/// Thread exit: every cache of this thread goes back to its heap, under
+/// `reg` (the registry of every heap the thread used).
+pub(crate) fn detach_all(me: &ThreadHeaps, reg: &Registry) {
     // DEAD first: a call from inside the flushes below (or from a later TLS
     // destructor) goes straight to a central heap, never to a cache.
     me.state.set(DEAD);
     me.last_heap.store(ptr::null_mut(), Ordering::Relaxed);
     crate::reentry::point(crate::reentry::Site::Exit);
-    let _r = Registry::lock();
+    let _r = reg.lock();
     let mut c = me.list.get();
     // SAFETY: the registry lock is held; caches on this thread's list are
     // live blocks of live heaps (Heap::drop unlinks its caches first).
@@ -158,24 +180,64 @@ unsafe fn unlink_from_thread(owner: &ThreadHeaps, c: *mut HeapCache) {
     }
 }
 
-/// The global registry of heap instances and thread attachments.
-struct Registry;
-
-struct RegistryGuard;
-
-static REGISTRY_LOCK: RawLock = RawLock::new();
-static HEAPS: AtomicPtr<HeapInner> = AtomicPtr::new(ptr::null_mut());
-
-impl Registry {
-    fn lock() -> RegistryGuard {
-        REGISTRY_LOCK.lock();
-        RegistryGuard
-    }
+/// The registry of heap instances and thread attachments: its lock guards
+/// every thread's cache list, every heap's attached list and the list of
+/// live heaps (attach, thread exit, `Heap::drop`, fork, purger ticks).
+///
+/// Invariant: `heaps` and the links it reaches change only under `lock`.
+pub(crate) struct Registry {
+    lock: Lock,
+    heaps: AtomicPtr<HeapInner>,
 }
 
-impl Drop for RegistryGuard {
-    fn drop(&mut self) {
-        REGISTRY_LOCK.unlock();
+// SAFETY: everything reachable from `heaps` is only touched under `lock`.
+unsafe impl Sync for Registry {}
+
+/// The registry of every heap instance the program creates.
+static REGISTRY: Registry = Registry::new();
+
+impl Registry {
+    const fn new() -> Self {
+        Registry {
+            lock: Lock::new(),
+            heaps: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    /// A registry whose lock loom checks (for the models).
+    #[cfg(loom)]
+    pub(crate) fn new_modelled() -> Self {
+        Registry {
+            lock: Lock::new_modelled(),
+            heaps: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    fn lock(&self) -> LockGuard<'_> {
+        self.lock.lock()
+    }
+
+    /// How many heaps are alive in this registry (tests and models).
+    #[allow(dead_code)]
+    pub(crate) fn heap_count(&self) -> usize {
+        let _r = self.lock();
+        let mut n = 0;
+        let mut h = self.heaps.load(Ordering::Relaxed);
+        while !h.is_null() {
+            n += 1;
+            // SAFETY: registry held: every listed heap is alive.
+            h = unsafe { (*h).reg_next.get() };
+        }
+        n
+    }
+
+    /// The process-wide registry's raw lock, for fork handlers.
+    #[cfg(unix)]
+    fn raw_lock() -> &'static RawLock {
+        match REGISTRY.lock.raw() {
+            Some(l) => l,
+            None => unreachable!("the process-wide registry uses a std lock"),
+        }
     }
 }
 
@@ -185,6 +247,8 @@ impl Drop for RegistryGuard {
 /// `attached` and `reg_*` links change only under `REGISTRY`.
 struct HeapInner {
     central: CentralHeap,
+    /// The registry this heap is listed in; outlives the heap.
+    registry: *const Registry,
     attached: Cell<*mut HeapCache>,
     reg_next: Cell<*mut HeapInner>,
     reg_prev: Cell<*mut HeapInner>,
@@ -193,6 +257,11 @@ struct HeapInner {
 const MAP_LEN: usize = core::mem::size_of::<HeapInner>().next_multiple_of(1 << 16);
 
 impl HeapInner {
+    fn registry(&self) -> &Registry {
+        // SAFETY: a heap's registry outlives it (HeapInner invariant).
+        unsafe { &*self.registry }
+    }
+
     /// # Safety
     /// `REGISTRY` is held and `c` is on this heap's attached list.
     unsafe fn unlink_attached(&self, c: *mut HeapCache) {
@@ -306,6 +375,15 @@ impl Heap {
 
     /// Creates an empty heap, or `None` if the OS is out of memory.
     pub fn try_new() -> Option<Heap> {
+        // SAFETY: the process-wide registry is a static.
+        unsafe { Self::create_in(&REGISTRY, CentralHeap::new()) }
+    }
+
+    /// Creates an empty heap over `central`, listed in `reg`.
+    ///
+    /// # Safety
+    /// `reg` outlives the heap.
+    pub(crate) unsafe fn create_in(reg: &Registry, central: CentralHeap) -> Option<Heap> {
         // SAFETY: a page-multiple length; the mapping is new and unshared.
         let p = unsafe { crate::os::map(MAP_LEN, 1, 0) } as *mut HeapInner;
         let inner = NonNull::new(p)?;
@@ -313,18 +391,19 @@ impl Heap {
         // SAFETY: the mapping is writable, large and aligned enough.
         unsafe {
             p.write(HeapInner {
-                central: CentralHeap::new(),
+                central,
+                registry: reg,
                 attached: Cell::new(ptr::null_mut()),
                 reg_next: Cell::new(ptr::null_mut()),
                 reg_prev: Cell::new(ptr::null_mut()),
             });
-            let _r = Registry::lock();
-            let head = HEAPS.load(Ordering::Relaxed);
+            let _r = reg.lock();
+            let head = reg.heaps.load(Ordering::Relaxed);
             (*p).reg_next.set(head);
             if !head.is_null() {
                 (*head).reg_prev.set(p);
             }
-            HEAPS.store(p, Ordering::Relaxed);
+            reg.heaps.store(p, Ordering::Relaxed);
         }
         Some(Heap { inner })
     }
@@ -415,7 +494,7 @@ impl Heap {
                 Ordering::Relaxed,
                 Ordering::Relaxed,
             );
-            let _r = Registry::lock();
+            let _r = inner.registry().lock();
             let mut c = me.list.get();
             // SAFETY: registry held; the thread's list holds live caches.
             unsafe {
@@ -458,11 +537,35 @@ impl Heap {
         self.inner().central.check().map_err(crate::HeapError)
     }
 
-    #[cold]
-    #[inline(never)]
-    fn slow_path<R>(
+    /// The fast path for the thread whose heap state is `me`: `f` on its
+    /// cache for this heap if that is the last heap it used and it is
+    /// ACTIVE (see `Binding::fast`).
+    #[inline(always)]
+    pub(crate) fn fast_in<R>(
         &self,
         me: &ThreadHeaps,
+        f: impl FnOnce(&mut ThreadCache) -> R,
+    ) -> Option<R> {
+        // ACTIVE is implied: `last_heap` is only set while ACTIVE, and
+        // cleared for slow paths and when the thread exits.
+        if core::ptr::eq(me.last_heap.load(Ordering::Relaxed), self.inner.as_ptr()) {
+            // SAFETY: a matching `last_heap` means `last_cache` is this
+            // thread's live cache for this heap, referenced by nothing else
+            // while ACTIVE (ThreadHeaps invariant); `f` makes no call.
+            Some(f(unsafe { &mut (*me.last_cache.get()).cache }))
+        } else {
+            None
+        }
+    }
+
+    /// The slow path for the thread whose heap state is `me` (see
+    /// `Binding::slow`); `arm` registers the thread's exit hook.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn slow_in<R>(
+        &self,
+        me: &ThreadHeaps,
+        arm: impl FnOnce() -> bool,
         with: impl FnOnce(&mut ThreadCache, &CentralHeap) -> R,
         without: impl FnOnce(&CentralHeap) -> R,
     ) -> R {
@@ -477,7 +580,7 @@ impl Heap {
                 // heap drop would later write into its freed TLS.
                 me.state.set(BINDING);
                 crate::reentry::point(crate::reentry::Site::Binding);
-                let armed = EXIT_HOOK.arm(me as *const ThreadHeaps as *mut core::ffi::c_void);
+                let armed = arm();
                 me.state.set(if armed { ACTIVE } else { DEAD });
                 if !armed {
                     return without(&inner.central);
@@ -490,7 +593,7 @@ impl Heap {
         me.state.set(BUSY);
         me.last_heap.store(ptr::null_mut(), Ordering::Relaxed);
         let c = {
-            let _r = Registry::lock();
+            let _r = inner.registry().lock();
             // SAFETY: registry held; `me` is this thread's state.
             unsafe { inner.cache_for(me) }
         };
@@ -515,7 +618,7 @@ impl Heap {
 impl Heap {
     /// How many thread caches are attached to this heap.
     pub(crate) fn attached_caches_for_tests(&self) -> usize {
-        let _r = Registry::lock();
+        let _r = self.inner().registry().lock();
         let mut n = 0;
         let mut c = self.inner().attached.get();
         while !c.is_null() {
@@ -535,18 +638,7 @@ impl Binding for Heap {
 
     #[inline(always)]
     fn fast<R>(&self, f: impl FnOnce(&mut ThreadCache) -> R) -> Option<R> {
-        THREAD_HEAPS.with(|me| {
-            // ACTIVE is implied: `last_heap` is only set while ACTIVE, and
-            // cleared for slow paths and when the thread exits.
-            if core::ptr::eq(me.last_heap.load(Ordering::Relaxed), self.inner.as_ptr()) {
-                // SAFETY: a matching `last_heap` means `last_cache` is this
-                // thread's live cache for this heap, referenced by nothing
-                // else while ACTIVE (ThreadHeaps invariant); `f` makes no call.
-                Some(f(unsafe { &mut (*me.last_cache.get()).cache }))
-            } else {
-                None
-            }
-        })
+        THREAD_HEAPS.with(|me| self.fast_in(me, f))
     }
 
     #[inline(always)]
@@ -555,7 +647,10 @@ impl Binding for Heap {
         with: impl FnOnce(&mut ThreadCache, &CentralHeap) -> R,
         without: impl FnOnce(&CentralHeap) -> R,
     ) -> R {
-        THREAD_HEAPS.with(|me| self.slow_path(me, with, without))
+        THREAD_HEAPS.with(|me| {
+            let arm = || EXIT_HOOK.arm(me as *const ThreadHeaps as *mut core::ffi::c_void);
+            self.slow_in(me, arm, with, without)
+        })
     }
 }
 
@@ -589,7 +684,8 @@ impl Drop for Heap {
     fn drop(&mut self) {
         let p = self.inner.as_ptr();
         {
-            let _r = Registry::lock();
+            let reg = self.inner().registry();
+            let _r = reg.lock();
             // SAFETY: the registry is held; `p` is live; every attached
             // cache's owner thread is alive (exiting threads detach under the
             // registry), so its list and `last_heap` can be edited here.
@@ -610,7 +706,7 @@ impl Drop for Heap {
                 inner.attached.set(ptr::null_mut());
                 let (prev, next) = (inner.reg_prev.get(), inner.reg_next.get());
                 if prev.is_null() {
-                    HEAPS.store(next, Ordering::Relaxed);
+                    reg.heaps.store(next, Ordering::Relaxed);
                 } else {
                     (*prev).reg_next.set(next);
                 }
@@ -634,9 +730,9 @@ impl Drop for Heap {
 /// Returns whether any heap has work left.
 #[cfg(unix)]
 pub(crate) fn background_tick_all(now: u64) -> bool {
-    let _r = Registry::lock();
+    let _r = REGISTRY.lock();
     let mut more = false;
-    let mut h = HEAPS.load(Ordering::Relaxed);
+    let mut h = REGISTRY.heaps.load(Ordering::Relaxed);
     while !h.is_null() {
         // SAFETY: registry held: every listed heap is alive.
         unsafe {
@@ -650,8 +746,8 @@ pub(crate) fn background_tick_all(now: u64) -> bool {
 /// Fork prepare: takes the registry and every heap instance's lock.
 #[cfg(unix)]
 pub(crate) fn lock_all_for_fork() {
-    REGISTRY_LOCK.lock();
-    let mut h = HEAPS.load(Ordering::Relaxed);
+    Registry::raw_lock().lock();
+    let mut h = REGISTRY.heaps.load(Ordering::Relaxed);
     while !h.is_null() {
         // SAFETY: registry held: every listed heap is alive.
         unsafe {
@@ -670,7 +766,7 @@ pub(crate) fn lock_all_for_fork() {
 #[cfg(unix)]
 pub(crate) fn unlock_all_after_fork(child: bool) {
     let me = THREAD_HEAPS.with(|t| t as *const ThreadHeaps);
-    let mut h = HEAPS.load(Ordering::Relaxed);
+    let mut h = REGISTRY.heaps.load(Ordering::Relaxed);
     while !h.is_null() {
         // SAFETY: the registry is still held since prepare; every listed
         // heap and attached cache is alive.
@@ -692,5 +788,5 @@ pub(crate) fn unlock_all_after_fork(child: bool) {
             h = inner.reg_next.get();
         }
     }
-    REGISTRY_LOCK.unlock();
+    Registry::raw_lock().unlock();
 }

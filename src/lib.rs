@@ -95,9 +95,11 @@ pub mod limits {
 #[doc(hidden)]
 pub mod loom_api {
     mod binding;
+    mod heaps;
     pub use crate::cache::ThreadCache;
     use crate::central::CentralHeap;
     pub use binding::{ModelThread, reentered};
+    pub use heaps::{ModelHeapThread, ModelRegistry};
 
     /// A loom-modelled central heap.
     pub struct ModelHeap(CentralHeap);
