@@ -91,7 +91,7 @@ pub mod limits {
 #[doc(hidden)]
 pub mod loom_api {
     pub use crate::cache::ThreadCache;
-    use crate::central::CentralHeap;
+    use crate::central::{CentralHeap, Limits};
 
     /// A loom-modelled central heap.
     pub struct ModelHeap(CentralHeap);
@@ -103,9 +103,24 @@ pub mod loom_api {
     }
 
     impl ModelHeap {
-        /// A fresh central heap whose lock and state loom checks.
+        /// A fresh central heap whose lock and state loom checks, with the
+        /// real allocator's batch sizes.
         pub fn new() -> Self {
-            ModelHeap(CentralHeap::new_modelled())
+            ModelHeap(CentralHeap::new_modelled(Limits::TABLE))
+        }
+        /// A fresh modelled heap whose batches hold at most `batch` blocks
+        /// and which keeps at most `transfer_batches` whole batches per
+        /// class, so batches move, stack up and overflow back to spans
+        /// within a few operations.
+        pub fn with_batch(batch: u32, transfer_batches: usize) -> Self {
+            ModelHeap(CentralHeap::new_modelled(Limits::capped(
+                batch,
+                transfer_batches,
+            )))
+        }
+        /// Blocks of `class` moved between a cache and this heap at once.
+        pub fn batch(&self, class: usize) -> usize {
+            self.0.batch(class) as usize
         }
         /// Pops a block of `class` through `cache`.
         ///
