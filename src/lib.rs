@@ -146,6 +146,25 @@ pub mod loom_api {
             // SAFETY: forwarded.
             unsafe { cache.flush(&self.0) }
         }
+        /// One block of `class` straight from the central heap, without a
+        /// cache (what a re-entrant call, or a thread after its exit flush,
+        /// gets). Null if out of memory.
+        pub fn alloc_uncached(&self, class: usize) -> *mut u8 {
+            self.0.alloc_batch(class, 1, 0).0.cast()
+        }
+        /// Gives one block of `class` straight back to the central heap.
+        ///
+        /// # Safety
+        /// `ptr` is a live block of `class` of this heap.
+        pub unsafe fn free_uncached(&self, ptr: *mut u8, class: usize) {
+            let b = ptr as *mut crate::region::Block;
+            // SAFETY: the block is ours (caller); a one-block list is
+            // terminated before it is handed over.
+            unsafe {
+                (*b).next = core::ptr::null_mut();
+                self.0.free_batch(class, b, 1, 0);
+            }
+        }
         /// A large allocation (page runs, split/coalesce).
         pub fn alloc_large(&self, size: usize) -> *mut u8 {
             self.0.alloc_large(size, 16)
