@@ -249,21 +249,26 @@ fn an_exit_flush_races_with_a_refill_and_with_coalescing() {
 }
 
 /// (f) A producer frees blocks it did not allocate until its cache overflows
-/// a whole batch to the central stack, while a consumer allocates: the
-/// consumer's batch refill takes the producer's batch whenever it is there,
-/// and the consumer's own flush pushes a batch back.
+/// a whole batch onto the central stack (on top of a batch already there),
+/// while a consumer allocates: the consumer's batch refill takes the
+/// producer's batch whenever it is on top, and the consumer's own flush
+/// pushes a batch back.
 #[test]
 fn whole_batches_freed_by_a_producer_are_allocated_by_a_consumer() {
     model(|| {
         let heap = small_heap(2);
         let live = Arc::new(Live::default());
         let mut origin = ThreadCache::new();
-        // SAFETY: `origin` is only used with `heap`.
+        // SAFETY: `origin` is only used with `heap`. Its flush pushes one
+        // whole batch of blocks other than `made`.
         let made = unsafe {
             let made = take(&heap, &mut origin, &live, CLASS, 4);
+            let stacked = take(&heap, &mut origin, &live, CLASS, 2);
+            give(&heap, &mut origin, &live, CLASS, &stacked);
             heap.flush(&mut origin);
             made
         };
+        assert_eq!(heap.stats().bytes_in_central_batches, 2 * 32);
         let (h2, l2) = (Arc::clone(&heap), Arc::clone(&live));
         let producer = thread::spawn(move || {
             let mut cache = ThreadCache::new();
