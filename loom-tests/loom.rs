@@ -16,20 +16,25 @@
 //! - (c) a thread's exit flush racing with a refill and with coalescing of
 //!   large runs, then cache-less calls after the exit flush;
 //! - (d) the once-publication of the process-wide thread-exit hook;
-//! - (f) a producer freeing whole batches that a consumer allocates;
-//! - (g) a full batch stack overflowing to spans while another thread takes
+//! - (e) a producer freeing whole batches that a consumer allocates;
+//! - (f) a full batch stack overflowing to spans while another thread takes
 //!   the stacked batch;
-//! - (h) a span emptied (freed and coalesced with its neighbour) while
+//! - (g) a span emptied (freed and coalesced with its neighbour) while
 //!   another thread carves a new span of the same class.
 //!
 //! Each checks conservation with a shadow set (no block handed out twice,
 //! none freed that is not live), runs the heap's invariant walker, and ends
 //! with every block back and every region unmapped ([`assert_conserved`]).
 //!
-//! Scheduling points: loom switches threads only at its own operations. The
-//! modelled lock (`src/sync.rs`) follows every unlock with one, so another
-//! thread can run in the window right after an unlock; a write that belongs
-//! inside the lock but follows it shows up as a causality violation.
+//! Scheduling points: loom switches threads only at its own operations, and
+//! sees only loom objects (the heap's lock and state cell), not the span
+//! descriptors and blocks in mapped memory. The modelled lock
+//! (`src/sync.rs`) follows every unlock with a scheduling point, so another
+//! thread can run in the window right after an unlock: a write to span
+//! descriptors or blocks that belongs inside the lock but follows it (a
+//! batch link, a span's `used`) is then seen half done by that thread and
+//! trips the invariant walker or the shadow set. A touch of the state cell
+//! outside the lock is a loom causality violation either way.
 //!
 //! Models stay small (two threads, a few operations); the preemption bound
 //! is 2 (set in [`model`]; `LOOM_MAX_PREEMPTIONS` overrides it). The planted
@@ -248,7 +253,7 @@ fn an_exit_flush_races_with_a_refill_and_with_coalescing() {
     });
 }
 
-/// (f) A producer frees blocks it did not allocate until its cache overflows
+/// (e) A producer frees blocks it did not allocate until its cache overflows
 /// a whole batch onto the central stack (on top of a batch already there),
 /// while a consumer allocates: the consumer's batch refill takes the
 /// producer's batch whenever it is on top, and the consumer's own flush
@@ -292,7 +297,7 @@ fn whole_batches_freed_by_a_producer_are_allocated_by_a_consumer() {
     });
 }
 
-/// (g) The one-batch stack is full; one thread's flush pushes another whole
+/// (f) The one-batch stack is full; one thread's flush pushes another whole
 /// batch, which must overflow back to its spans, while the other thread's
 /// refill takes the stacked batch.
 #[test]
@@ -323,7 +328,7 @@ fn a_full_batch_stack_overflows_to_spans_while_another_thread_takes_a_batch() {
     });
 }
 
-/// (h) A span of two big blocks is full; one thread frees both without a
+/// (g) A span of two big blocks is full; one thread frees both without a
 /// cache, so the span empties and its run is freed and coalesced with the
 /// free run beside it, while the other thread's refill carves a fresh span
 /// of the same class (from the pages right beside it, or the same pages).
@@ -360,7 +365,7 @@ fn an_emptied_span_coalesces_while_another_thread_carves_the_same_class() {
     });
 }
 
-/// (d, e) The once-publication behind the process-wide thread-exit hook:
+/// (d) The once-publication behind the process-wide thread-exit hook:
 /// two threads race to create it; both end up with one winner's value and
 /// the loser's value is discarded exactly once.
 #[test]

@@ -20,13 +20,13 @@
 //! poison-free lock), so the modelled code has one spelling.
 //!
 //! Scheduling-point rule: loom switches threads only at its own operations
-//! (atomics, lock acquisitions, cell accesses), and releasing a loom mutex is
-//! not one of them. So that the window right after an unlock is explored
-//! (another thread running between `unlock` and whatever the unlocking
-//! thread does next, such as a write that belonged inside the lock), a
-//! modelled [`Lock`] owns a loom atomic that its guard increments right
-//! after releasing the mutex: every unlock is followed by a scheduling
-//! point. Std locks do no such thing.
+//! (atomics, lock acquisitions), and releasing a loom mutex is not one of
+//! them. So that the window right after an unlock is explored (another
+//! thread running between `unlock` and whatever the unlocking thread does
+//! next, such as a write to span or block memory that belonged inside the
+//! lock and that loom cannot see), a modelled [`Lock`] owns a loom atomic
+//! that its guard increments right after releasing the mutex: every unlock
+//! is followed by a scheduling point. Std locks do no such thing.
 //!
 //! [`RawLock`] is always the std implementation: it is also what process-wide
 //! statics use (loom types cannot be built in a `static`), and it can be
