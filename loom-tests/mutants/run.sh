@@ -44,12 +44,13 @@ fresh_copy() {
     find "$work" -type f -exec touch {} +
 }
 
-# Builds the loom test binary in $work; prints its path.
+# Builds the loom test binary in $work; prints its path (nothing if the
+# build fails).
 build() {
     (cd "$work" &&
         RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR="$target_dir" \
-            cargo test --release --test loom --no-run --message-format=json 2>/dev/null) |
-        sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1
+            cargo test --release --test loom --no-run --message-format=json 2>"$scratch/build.log") |
+        sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1 || true
 }
 
 # Runs every model of binary $1 one per process. Sets `model` and
@@ -85,7 +86,8 @@ status=0
 fresh_copy
 bin="$(build)"
 if [ -z "$bin" ]; then
-    echo "error: the unmutated loom models do not build" >&2
+    echo "error: the unmutated loom models do not build:" >&2
+    tail -n 20 "$scratch/build.log" >&2
     exit 2
 fi
 if ! run_models "$bin"; then
@@ -104,7 +106,8 @@ for patch in "${patches[@]}"; do
     fi
     bin="$(build)"
     if [ -z "$bin" ]; then
-        printf '%s | ERROR: does not build | - | -\n' "$name"
+        printf '%s | ERROR: does not build | - | %s\n' "$name" \
+            "$(grep -m1 '^error' "$scratch/build.log" || echo 'see cargo output')"
         status=1
         continue
     fi
