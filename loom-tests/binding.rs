@@ -67,7 +67,7 @@ const DEAD: u8 = 3;
 #[test]
 fn an_exit_flush_racing_a_cross_thread_free_strands_nothing() {
     model(|| {
-        let heap = Arc::new(ModelHeap::new());
+        let heap = Arc::new(ModelHeap::with_batch(2, 1));
         let live = Arc::new(Live::default());
         let me = ModelThread::new(&heap, true);
         let (a, b, late) = (me.malloc(SIZE), me.malloc(SIZE), me.malloc(SIZE));
@@ -106,7 +106,7 @@ fn an_exit_flush_racing_a_cross_thread_free_strands_nothing() {
 #[test]
 fn a_reentrant_call_inside_every_slow_path_is_served_without_the_cache() {
     model(|| {
-        let heap = Arc::new(ModelHeap::new());
+        let heap = Arc::new(ModelHeap::with_batch(2, 1));
         let live = Arc::new(Live::default());
         let work = |heap: Arc<ModelHeap>, live: Arc<Live>| {
             move || {
@@ -140,7 +140,7 @@ fn a_reentrant_call_inside_every_slow_path_is_served_without_the_cache() {
 #[test]
 fn a_thread_whose_exit_hook_cannot_be_armed_strands_nothing() {
     model(|| {
-        let heap = Arc::new(ModelHeap::new());
+        let heap = Arc::new(ModelHeap::with_batch(2, 1));
         let live = Arc::new(Live::default());
         let (h2, l2) = (Arc::clone(&heap), Arc::clone(&live));
         let unarmed = thread::spawn(move || {

@@ -1,12 +1,45 @@
 //! loom models of the handoff between thread caches and the central heap.
 //!
-//! Run with `RUSTFLAGS="--cfg loom" cargo test` (README). Each model builds a
-//! fresh central heap per iteration with `ModelHeap::new()`, whose lock and
-//! state are loom's, and gives every loom thread its own `ThreadCache` —
-//! the same cache/central source the real allocator runs. Models are small
-//! (two threads, a few operations) and check conservation: no block is
-//! handed out twice, none is lost, and the heap invariants hold at the end.
-//! The preemption bound is set here so the plain command stays bounded.
+//! Run with `RUSTFLAGS="--cfg loom" cargo test --release --test loom`
+//! (README). Each model builds a fresh central heap per iteration with
+//! `ModelHeap::with_batch`, whose lock and state are loom's, and gives every
+//! loom thread its own `ThreadCache`: the same cache/central source the real
+//! allocator runs. The heap's batches are capped at 2 blocks and its batch
+//! stack at one or two batches per class, so within a few operations whole
+//! batches move between caches and the central stack, the stack fills, and
+//! further batches overflow back to their spans.
+//!
+//! What the models cover:
+//! - (a) refills and flushes racing on one class, each thread pushing and
+//!   popping whole batches, and the second push overflowing to spans;
+//! - (b) a block freed and flushed on another thread than its origin's;
+//! - (c) a thread's exit flush racing with a refill and with coalescing of
+//!   large runs, then cache-less calls after the exit flush;
+//! - (d) the once-publication of the process-wide thread-exit hook;
+//! - (e) a producer freeing whole batches that a consumer allocates;
+//! - (f) a full batch stack overflowing to spans while another thread takes
+//!   the stacked batch;
+//! - (g) a span emptied (freed and coalesced with its neighbour) while
+//!   another thread carves a new span of the same class.
+//!
+//! Each checks conservation with a shadow set (no block handed out twice,
+//! none freed that is not live), runs the heap's invariant walker, and ends
+//! with every block back and every region unmapped ([`assert_conserved`]).
+//!
+//! Scheduling points: loom switches threads only at its own operations, and
+//! sees only loom objects (the heap's lock and state cell), not the span
+//! descriptors and blocks in mapped memory. The modelled lock
+//! (`src/sync.rs`) follows every unlock with a scheduling point, so another
+//! thread can run in the window right after an unlock: a write to span
+//! descriptors or blocks that belongs inside the lock but follows it (a
+//! batch link, a span's `used`) is then seen half done by that thread and
+//! trips the invariant walker or the shadow set. A touch of the state cell
+//! outside the lock is a loom causality violation either way.
+//!
+//! Models stay small (two threads, a few operations); the preemption bound
+//! is 2 (set in [`model`]; `LOOM_MAX_PREEMPTIONS` overrides it). The planted
+//! bugs in `loom-tests/mutants/` (run by `loom-tests/mutants/run.sh`) must
+//! all be caught by these models.
 #![cfg(loom)]
 
 use loom::sync::Arc;
@@ -61,85 +94,131 @@ fn assert_conserved(heap: &ModelHeap) {
     heap.check().unwrap();
 }
 
-const CLASS: usize = 1; // 32-byte blocks
+/// 32-byte blocks: spans of thousands of blocks, so spans stay partial.
+const CLASS: usize = 1;
+/// 32 KiB blocks: two per span, so two allocations fill a span.
+const BIG_CLASS: usize = 39;
+/// Blocks per batch in every model heap.
+const BATCH: u32 = 2;
+
+/// A model heap whose class batches hold [`BATCH`] blocks and whose batch
+/// stack keeps at most `stacked` batches per class.
+fn small_heap(stacked: usize) -> Arc<ModelHeap> {
+    let heap = ModelHeap::with_batch(BATCH, stacked);
+    assert_eq!(heap.batch(CLASS), BATCH as usize);
+    Arc::new(heap)
+}
+
+/// Allocates `n` blocks of `class` through `cache`, recording them live.
+///
+/// # Safety
+/// `cache` is only used with `heap`.
+unsafe fn take(
+    heap: &ModelHeap,
+    cache: &mut ThreadCache,
+    live: &Live,
+    class: usize,
+    n: usize,
+) -> Vec<usize> {
+    (0..n)
+        .map(|_| {
+            // SAFETY: forwarded precondition.
+            let p = unsafe { heap.alloc(cache, class) };
+            live.handed_out(p);
+            p as usize
+        })
+        .collect()
+}
+
+/// Frees `blocks` of `class` through `cache`, recording them returned.
+///
+/// # Safety
+/// `cache` is only used with `heap`; `blocks` are live blocks of `class`
+/// of `heap` that nothing uses any more.
+unsafe fn give(
+    heap: &ModelHeap,
+    cache: &mut ThreadCache,
+    live: &Live,
+    class: usize,
+    blocks: &[usize],
+) {
+    for &p in blocks {
+        live.returned(p as *mut u8);
+        // SAFETY: forwarded precondition.
+        unsafe { heap.free(cache, p as *mut u8, class) };
+    }
+}
+
+/// The churn of (a): two allocations (the second refill takes a whole batch,
+/// popped from the stack if one is there), both freed, then a flush that
+/// gives back one whole batch (pushed, or returned to spans if the stack is
+/// full) and one odd block.
+fn churn(heap: Arc<ModelHeap>, live: Arc<Live>) -> impl FnOnce() {
+    move || {
+        let mut cache = ThreadCache::new();
+        // SAFETY: `cache` is only used with `heap`; the blocks are ours.
+        unsafe {
+            let blocks = take(&heap, &mut cache, &live, CLASS, 2);
+            give(&heap, &mut cache, &live, CLASS, &blocks);
+            heap.flush(&mut cache);
+        }
+    }
+}
 
 /// (a) Two threads allocate and free through their own caches while refill
-/// and flush race on one size class.
+/// and flush race on one class: whole batches are pushed and popped, and
+/// with a one-batch stack the later push overflows back to spans.
 #[test]
-fn racing_refills_and_flushes_account_for_every_block() {
+fn racing_refills_and_flushes_move_whole_batches_and_account_for_every_block() {
     model(|| {
-        let heap = Arc::new(ModelHeap::new());
+        let heap = small_heap(1);
         let live = Arc::new(Live::default());
-        let worker = |heap: Arc<ModelHeap>, live: Arc<Live>| {
-            move || {
-                let mut cache = ThreadCache::new();
-                // SAFETY: `cache` is only used with `heap`; blocks are ours.
-                unsafe {
-                    let a = heap.alloc(&mut cache, CLASS); // refill: 1 block
-                    live.handed_out(a);
-                    let b = heap.alloc(&mut cache, CLASS); // refill: 2 blocks
-                    live.handed_out(b);
-                    live.returned(a);
-                    heap.free(&mut cache, a, CLASS);
-                    live.returned(b);
-                    heap.free(&mut cache, b, CLASS); // overflow: flush
-                    heap.flush(&mut cache);
-                }
-            }
-        };
-        let t = thread::spawn(worker(Arc::clone(&heap), Arc::clone(&live)));
-        worker(Arc::clone(&heap), Arc::clone(&live))();
+        let t = thread::spawn(churn(Arc::clone(&heap), Arc::clone(&live)));
+        churn(Arc::clone(&heap), Arc::clone(&live))();
         t.join().unwrap();
         assert_conserved(&heap);
     });
 }
 
 /// (b) A block allocated on one thread is freed on another and flushed
-/// there while the first thread refills.
+/// there while the first thread refills a whole batch and flushes it.
 #[test]
 fn a_block_freed_on_another_thread_is_flushed_while_its_origin_refills() {
     model(|| {
-        let heap = Arc::new(ModelHeap::new());
+        let heap = small_heap(1);
         let live = Arc::new(Live::default());
         let mut mine = ThreadCache::new();
-        // SAFETY: as above.
-        let p = unsafe { heap.alloc(&mut mine, CLASS) };
-        live.handed_out(p);
-        let p_addr = p as usize;
+        // SAFETY: `mine` is only used with `heap`.
+        let p = unsafe { take(&heap, &mut mine, &live, CLASS, 1) };
         let (h2, l2) = (Arc::clone(&heap), Arc::clone(&live));
         let t = thread::spawn(move || {
             let mut theirs = ThreadCache::new();
-            let p = p_addr as *mut u8;
-            l2.returned(p);
-            // SAFETY: `p` is a live block of CLASS from `h2`.
+            // SAFETY: `p` is a live block of CLASS from `h2`; `theirs` is
+            // only used with `h2`.
             unsafe {
-                h2.free(&mut theirs, p, CLASS);
+                give(&h2, &mut theirs, &l2, CLASS, &p);
                 h2.flush(&mut theirs);
             }
         });
         // SAFETY: as above.
         unsafe {
-            let q = heap.alloc(&mut mine, CLASS);
-            live.handed_out(q);
-            let r = heap.alloc(&mut mine, CLASS);
-            live.handed_out(r);
+            let qr = take(&heap, &mut mine, &live, CLASS, 2);
             t.join().unwrap();
-            for x in [q, r] {
-                live.returned(x);
-                heap.free(&mut mine, x, CLASS);
-            }
+            give(&heap, &mut mine, &live, CLASS, &qr);
             heap.flush(&mut mine);
         }
         assert_conserved(&heap);
     });
 }
 
-/// (c) A thread's exit flush races with another thread's refill and with
-/// coalescing of large runs in the central heap.
+/// (c) A thread's exit flush (which pushes a whole batch) races with another
+/// thread's refill and with coalescing of large runs; after its exit flush
+/// the thread still allocates and frees one block without a cache, as a
+/// late destructor would.
 #[test]
 fn an_exit_flush_races_with_a_refill_and_with_coalescing() {
     model(|| {
-        let heap = Arc::new(ModelHeap::new());
+        let heap = small_heap(1);
         let live = Arc::new(Live::default());
         // Two adjacent large runs, freed by different threads: one free
         // coalesces with the other's run whichever comes second.
@@ -148,24 +227,25 @@ fn an_exit_flush_races_with_a_refill_and_with_coalescing() {
         let (h2, lv2) = (Arc::clone(&heap), Arc::clone(&live));
         let exiting = thread::spawn(move || {
             let mut cache = ThreadCache::new();
-            // SAFETY: as above; `l1` is a live large block.
+            // SAFETY: `cache` is only used with `h2`; `l1` is a live large
+            // block; the blocks are ours.
             unsafe {
-                let a = h2.alloc(&mut cache, CLASS);
-                lv2.handed_out(a);
-                lv2.returned(a);
-                h2.free(&mut cache, a, CLASS);
+                let ab = take(&h2, &mut cache, &lv2, CLASS, 2);
+                give(&h2, &mut cache, &lv2, CLASS, &ab);
                 h2.free_large(l1 as *mut u8);
                 h2.flush(&mut cache); // the thread-exit flush
+                let late = h2.alloc_uncached(CLASS);
+                lv2.handed_out(late);
+                lv2.returned(late);
+                h2.free_uncached(late, CLASS);
             }
         });
         let mut cache = ThreadCache::new();
-        // SAFETY: as above; `l2` is a live large block.
+        // SAFETY: `cache` is only used with `heap`; `l2` is a live large block.
         unsafe {
-            let b = heap.alloc(&mut cache, CLASS);
-            live.handed_out(b);
+            let b = take(&heap, &mut cache, &live, CLASS, 1);
             heap.free_large(l2 as *mut u8);
-            live.returned(b);
-            heap.free(&mut cache, b, CLASS);
+            give(&heap, &mut cache, &live, CLASS, &b);
             heap.flush(&mut cache);
         }
         exiting.join().unwrap();
@@ -173,7 +253,119 @@ fn an_exit_flush_races_with_a_refill_and_with_coalescing() {
     });
 }
 
-/// (d, e) The once-publication behind the process-wide thread-exit hook:
+/// (e) A producer frees blocks it did not allocate until its cache overflows
+/// a whole batch onto the central stack (on top of a batch already there),
+/// while a consumer allocates: the consumer's batch refill takes the
+/// producer's batch whenever it is on top, and the consumer's own flush
+/// pushes a batch back.
+#[test]
+fn whole_batches_freed_by_a_producer_are_allocated_by_a_consumer() {
+    model(|| {
+        let heap = small_heap(2);
+        let live = Arc::new(Live::default());
+        let mut origin = ThreadCache::new();
+        // SAFETY: `origin` is only used with `heap`. Its flush pushes one
+        // whole batch of blocks other than `made`.
+        let made = unsafe {
+            let made = take(&heap, &mut origin, &live, CLASS, 4);
+            let stacked = take(&heap, &mut origin, &live, CLASS, 2);
+            give(&heap, &mut origin, &live, CLASS, &stacked);
+            heap.flush(&mut origin);
+            made
+        };
+        assert_eq!(heap.stats().bytes_in_central_batches, 2 * 32);
+        let (h2, l2) = (Arc::clone(&heap), Arc::clone(&live));
+        let producer = thread::spawn(move || {
+            let mut cache = ThreadCache::new();
+            // SAFETY: `made` are live blocks of CLASS from `h2`, now ours;
+            // `cache` is only used with `h2`. The fourth free overflows a
+            // whole batch.
+            unsafe {
+                give(&h2, &mut cache, &l2, CLASS, &made);
+                h2.flush(&mut cache);
+            }
+        });
+        let mut cache = ThreadCache::new();
+        // SAFETY: `cache` is only used with `heap`.
+        unsafe {
+            let got = take(&heap, &mut cache, &live, CLASS, 3);
+            give(&heap, &mut cache, &live, CLASS, &got);
+            heap.flush(&mut cache);
+        }
+        producer.join().unwrap();
+        assert_conserved(&heap);
+    });
+}
+
+/// (f) The one-batch stack is full; one thread's flush pushes another whole
+/// batch, which must overflow back to its spans, while the other thread's
+/// refill takes the stacked batch.
+#[test]
+fn a_full_batch_stack_overflows_to_spans_while_another_thread_takes_a_batch() {
+    model(|| {
+        let heap = small_heap(1);
+        let live = Arc::new(Live::default());
+        let mut origin = ThreadCache::new();
+        // SAFETY: `origin` is only used with `heap`. Its flush pushes one
+        // whole batch, filling the stack.
+        unsafe {
+            let pre = take(&heap, &mut origin, &live, CLASS, 2);
+            give(&heap, &mut origin, &live, CLASS, &pre);
+            heap.flush(&mut origin);
+        }
+        assert_eq!(heap.stats().bytes_in_central_batches, 2 * 32);
+        let t = thread::spawn(churn(Arc::clone(&heap), Arc::clone(&live)));
+        let mut cache = ThreadCache::new();
+        // SAFETY: `cache` is only used with `heap`.
+        unsafe {
+            let got = take(&heap, &mut cache, &live, CLASS, 2);
+            heap.check().unwrap();
+            t.join().unwrap();
+            give(&heap, &mut cache, &live, CLASS, &got);
+            heap.flush(&mut cache);
+        }
+        assert_conserved(&heap);
+    });
+}
+
+/// (g) A span of two big blocks is full; one thread frees both without a
+/// cache, so the span empties and its run is freed and coalesced with the
+/// free run beside it, while the other thread's refill carves a fresh span
+/// of the same class (from the pages right beside it, or the same pages).
+#[test]
+fn an_emptied_span_coalesces_while_another_thread_carves_the_same_class() {
+    model(|| {
+        let heap = small_heap(1);
+        let live = Arc::new(Live::default());
+        let full: Vec<usize> = (0..2)
+            .map(|_| {
+                let p = heap.alloc_uncached(BIG_CLASS);
+                live.handed_out(p);
+                p as usize
+            })
+            .collect();
+        let (h2, l2) = (Arc::clone(&heap), Arc::clone(&live));
+        let t = thread::spawn(move || {
+            for p in full {
+                l2.returned(p as *mut u8);
+                // SAFETY: a live block of BIG_CLASS from `h2`.
+                unsafe { h2.free_uncached(p as *mut u8, BIG_CLASS) };
+            }
+        });
+        let mut cache = ThreadCache::new();
+        // SAFETY: `cache` is only used with `heap`.
+        unsafe {
+            let b = take(&heap, &mut cache, &live, BIG_CLASS, 1);
+            heap.check().unwrap();
+            give(&heap, &mut cache, &live, BIG_CLASS, &b);
+            heap.flush(&mut cache);
+        }
+        t.join().unwrap();
+        assert_conserved(&heap);
+    });
+}
+
+/// (d) The once-publication behind the process-wide thread-exit hook:
 /// two threads race to create it; both end up with one winner's value and
 /// the loser's value is discarded exactly once.
 #[test]

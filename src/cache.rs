@@ -37,7 +37,7 @@
 
 use crate::central::CentralHeap;
 use crate::region::Block;
-use crate::size_class::{CLASSES, NUM_CLASSES, block_size};
+use crate::size_class::{NUM_CLASSES, block_size};
 use core::ptr;
 
 /// Bytes of free blocks one thread cache aims to stay under.
@@ -204,7 +204,7 @@ impl ThreadCache {
     /// Raises `class`'s limit by `grow` if the budget allows (scavenging
     /// other lists first if that makes room).
     unsafe fn try_grow(&mut self, central: &CentralHeap, class: usize, grow: u32) {
-        let batch = CLASSES[class].batch;
+        let batch = central.batch(class);
         let l = self.lists[class];
         if l.max_len + grow > MAX_BATCHES_PER_LIST * batch {
             return;
@@ -223,7 +223,7 @@ impl ThreadCache {
     #[inline(never)]
     unsafe fn refill(&mut self, central: &CentralHeap, class: usize) -> *mut u8 {
         crate::reentry::point(crate::reentry::Site::Refill);
-        let batch = CLASSES[class].batch;
+        let batch = central.batch(class);
         let want = self.lists[class].max_len.min(batch) as usize;
         let delta = self.report();
         let (head, count) = central.alloc_batch(class, want, delta);
@@ -249,7 +249,7 @@ impl ThreadCache {
     #[inline(never)]
     pub(crate) unsafe fn overflow(&mut self, central: &CentralHeap, class: usize) {
         crate::reentry::point(crate::reentry::Site::Overflow);
-        let batch = CLASSES[class].batch;
+        let batch = central.batch(class);
         let l = self.lists[class];
         // SAFETY: forwarded precondition.
         unsafe { self.release(central, class, l.max_len.min(batch) as usize) };
@@ -270,7 +270,7 @@ impl ThreadCache {
     /// Gives `n` blocks from the head of `class`'s list back to `central`
     /// (whole batches where possible, so the central heap can keep them whole).
     unsafe fn release(&mut self, central: &CentralHeap, class: usize, mut n: usize) {
-        let batch = CLASSES[class].batch as usize;
+        let batch = central.batch(class) as usize;
         while n > 0 {
             let take = n.min(batch).min(self.lists[class].len as usize);
             if take == 0 {
@@ -336,6 +336,7 @@ impl ThreadCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::size_class::CLASSES;
 
     fn with_heap(f: impl FnOnce(&CentralHeap)) {
         let h = CentralHeap::new();

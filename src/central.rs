@@ -76,10 +76,46 @@ const NUM_BINS: usize = EXACT_BINS + (MAX_REGION_PAGES.trailing_zeros() as usize
 const TRANSFER_BYTES: usize = 512 * 1024;
 const MAX_TRANSFER_BATCHES: usize = 64;
 
-/// Full batches a class may keep in the central heap.
-fn transfer_capacity(class: usize) -> usize {
-    let c = &CLASSES[class];
-    (TRANSFER_BYTES / (c.batch as usize * c.block_size as usize)).clamp(1, MAX_TRANSFER_BATCHES)
+/// Caps on the thread-cache/central exchange of one heap. Real heaps use
+/// [`Limits::TABLE`] (the size-class table's batches, up to
+/// `MAX_TRANSFER_BATCHES` kept per class); loom models shrink both so whole
+/// batches move, stack up and overflow within a few operations.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    /// Most blocks in one batch, for every class.
+    batch: u32,
+    /// Most whole batches kept centrally, for every class.
+    transfer_batches: usize,
+}
+
+impl Limits {
+    /// The table's values: no cap beyond them.
+    pub(crate) const TABLE: Limits = Limits {
+        batch: u32::MAX,
+        transfer_batches: MAX_TRANSFER_BATCHES,
+    };
+
+    /// At most `batch` blocks per batch and `transfer_batches` whole batches
+    /// kept per class (each at least 1).
+    #[cfg(loom)]
+    pub(crate) fn capped(batch: u32, transfer_batches: usize) -> Self {
+        Limits {
+            batch: batch.max(1),
+            transfer_batches: transfer_batches.clamp(1, MAX_TRANSFER_BATCHES),
+        }
+    }
+
+    /// Blocks moved between a thread cache and the central heap at once.
+    #[inline]
+    fn batch(&self, class: usize) -> u32 {
+        CLASSES[class].batch.min(self.batch)
+    }
+
+    /// Full batches a class may keep in the central heap.
+    fn transfer_capacity(&self, class: usize) -> usize {
+        let bytes = self.batch(class) as usize * block_size(class);
+        (TRANSFER_BYTES / bytes).clamp(1, self.transfer_batches)
+    }
 }
 
 /// The link to the next batch, kept in the second word of a batch's head
@@ -105,9 +141,9 @@ pub(crate) enum Kind {
 
 /// Per-class supply of blocks.
 ///
-/// Invariants: `batches` is a stack of `nbatches ≤ transfer_capacity(c)`
+/// Invariants: `batches` is a stack of `nbatches ≤ limits.transfer_capacity(c)`
 /// whole batches, linked through [`next_batch`]; each is a null-terminated
-/// list of exactly `CLASSES[c].batch` blocks of class `c`. `partial` lists
+/// list of exactly `limits.batch(c)` blocks of class `c`. `partial` lists
 /// exactly the spans of class `c` with `used > 0` that still have a free or
 /// uncarved block.
 struct ClassSupply {
@@ -155,11 +191,15 @@ pub(crate) struct CentralState {
     huge: *mut RegionHeader,
     c: Counters,
     next_purge_ms: u64,
+    /// The heap's exchange caps (a copy of [`CentralHeap::limits`]).
+    limits: Limits,
 }
 
 /// The mutex-protected central heap.
 pub(crate) struct CentralHeap {
     lock: Lock,
+    /// Fixed at construction, so readable without the lock.
+    limits: Limits,
     state: UnsafeCell<CentralState>,
 }
 
@@ -173,7 +213,7 @@ unsafe impl Send for CentralHeap {}
 unsafe impl Sync for CentralHeap {}
 
 impl CentralState {
-    const fn new() -> Self {
+    const fn new(limits: Limits) -> Self {
         const EMPTY: ClassSupply = ClassSupply {
             batches: ptr::null_mut(),
             nbatches: 0,
@@ -207,6 +247,7 @@ impl CentralState {
                 purges: 0,
             },
             next_purge_ms: 0,
+            limits,
         }
     }
 }
@@ -216,17 +257,26 @@ impl CentralHeap {
     pub(crate) const fn new() -> Self {
         CentralHeap {
             lock: Lock::new(),
-            state: UnsafeCell::new(CentralState::new()),
+            limits: Limits::TABLE,
+            state: UnsafeCell::new(CentralState::new(Limits::TABLE)),
         }
     }
 
-    /// An empty heap whose lock and state loom checks.
+    /// An empty heap whose lock and state loom checks, exchanging batches
+    /// under `limits`.
     #[cfg(loom)]
-    pub(crate) fn new_modelled() -> Self {
+    pub(crate) fn new_modelled(limits: Limits) -> Self {
         CentralHeap {
             lock: Lock::new_modelled(),
-            state: UnsafeCell::new_modelled(CentralState::new()),
+            limits,
+            state: UnsafeCell::new_modelled(CentralState::new(limits)),
         }
+    }
+
+    /// Blocks of `class` moved between a thread cache and this heap at once.
+    #[inline]
+    pub(crate) fn batch(&self, class: usize) -> u32 {
+        self.limits.batch(class)
     }
 
     /// Runs `f` on the state with the lock held.
@@ -633,7 +683,7 @@ impl CentralHeap {
                 }
             }
             let maps = (s.c.maps, s.c.unmaps);
-            *s = CentralState::new();
+            *s = CentralState::new(s.limits);
             s.c.maps = maps.0;
             s.c.unmaps = maps.1;
         })
@@ -1122,7 +1172,7 @@ impl CentralState {
         unsafe {
             sc.batches = *next_batch(head);
             sc.nbatches -= 1;
-            self.c.transfer -= CLASSES[class].batch as usize * block_size(class);
+            self.c.transfer -= self.limits.batch(class) as usize * block_size(class);
             self.return_list(class, head);
         }
     }
@@ -1193,16 +1243,17 @@ impl CentralState {
     ) -> (*mut Block, usize) {
         let info = CLASSES[class];
         let size = info.block_size as usize;
+        let batch = self.limits.batch(class) as usize;
         // SAFETY: lock held; batches and partial spans belong to `class`.
         unsafe {
             let sc = &mut self.classes[class];
-            if sc.nbatches > 0 && want >= info.batch as usize {
+            if sc.nbatches > 0 && want >= batch {
                 sc.touched = true;
                 let head = sc.batches;
                 sc.batches = *next_batch(head);
                 sc.nbatches -= 1;
-                self.c.transfer -= info.batch as usize * size;
-                return (head, info.batch as usize);
+                self.c.transfer -= batch * size;
+                return (head, batch);
             }
             let mut head: *mut Block = ptr::null_mut();
             let mut tail: *mut Block = ptr::null_mut();
@@ -1260,15 +1311,15 @@ impl CentralState {
     }
 
     unsafe fn give_blocks(&mut self, class: usize, head: *mut Block, count: usize) {
-        let info = CLASSES[class];
+        let limits = self.limits;
         let sc = &mut self.classes[class];
-        if count == info.batch as usize && sc.nbatches < transfer_capacity(class) {
+        if count == limits.batch(class) as usize && sc.nbatches < limits.transfer_capacity(class) {
             // SAFETY: `head` is a free block of this class, now ours.
             unsafe { *next_batch(head) = sc.batches };
             sc.touched = true;
             sc.batches = head;
             sc.nbatches += 1;
-            self.c.transfer += count * info.block_size as usize;
+            self.c.transfer += count * block_size(class);
             return;
         }
         // SAFETY: caller's precondition (blocks of `class` from this heap).
@@ -1492,6 +1543,7 @@ impl CentralState {
         let mut small_out = 0usize;
         let mut empty_regions = 0usize;
         let mut dirty_pages = 0usize;
+        let mut transfer = 0usize;
         // SAFETY: lock held; every pointer reached is a live structure of ours.
         unsafe {
             let mut r = self.regions;
@@ -1644,6 +1696,7 @@ impl CentralState {
                     }
                     s = (*s).next;
                 }
+                let per_batch = self.limits.batch(class);
                 let mut batch = sc.batches;
                 for _ in 0..sc.nbatches {
                     if batch.is_null() {
@@ -1652,17 +1705,18 @@ impl CentralState {
                     let mut n = 0;
                     let mut b = batch;
                     batch = *next_batch(batch);
-                    while !b.is_null() && n <= CLASSES[class].batch {
+                    while !b.is_null() && n <= per_batch {
                         n += 1;
                         b = (*b).next;
                     }
-                    if n != CLASSES[class].batch {
+                    if n != per_batch {
                         return Err("transfer batch does not hold exactly one batch of blocks");
                     }
                 }
-                if !batch.is_null() || sc.nbatches > transfer_capacity(class) {
+                if !batch.is_null() || sc.nbatches > self.limits.transfer_capacity(class) {
                     return Err("more transfer batches than counted or allowed");
                 }
+                transfer += sc.nbatches * per_batch as usize * block_size(class);
             }
             let mut huge_bytes = 0;
             let mut huges = 0;
@@ -1689,6 +1743,9 @@ impl CentralState {
                 || c.dirty_pages != dirty_pages
             {
                 return Err("counters disagree with the page map");
+            }
+            if c.transfer != transfer {
+                return Err("transfer counter disagrees with the batch stacks");
             }
         }
         Ok(())

@@ -64,13 +64,19 @@ pub(crate) mod state {
 /// Alignment of every block `malloc` returns.
 pub(crate) const MALLOC_ALIGN: usize = 16;
 
+/// One block of `class` straight from the central heap (a thread with no
+/// usable cache).
 #[cold]
-fn alloc_uncached(central: &CentralHeap, class: usize) -> *mut u8 {
+pub(crate) fn alloc_uncached(central: &CentralHeap, class: usize) -> *mut u8 {
     central.alloc_batch(class, 1, 0).0.cast()
 }
 
+/// One block of `class` straight back to the central heap.
+///
+/// # Safety
+/// `ptr` is a live block of `class` of `central`, not used afterwards.
 #[cold]
-unsafe fn free_uncached(central: &CentralHeap, class: usize, ptr: *mut u8) {
+pub(crate) unsafe fn free_uncached(central: &CentralHeap, class: usize, ptr: *mut u8) {
     let b = ptr as *mut Block;
     // SAFETY: the block is free and ours; a one-block list is terminated.
     unsafe {

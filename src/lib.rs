@@ -97,7 +97,7 @@ pub mod loom_api {
     mod binding;
     mod heaps;
     pub use crate::cache::ThreadCache;
-    use crate::central::CentralHeap;
+    use crate::central::{CentralHeap, Limits};
     pub use binding::{ModelThread, reentered};
     pub use heaps::{ModelHeapThread, ModelRegistry};
 
@@ -111,9 +111,24 @@ pub mod loom_api {
     }
 
     impl ModelHeap {
-        /// A fresh central heap whose lock and state loom checks.
+        /// A fresh central heap whose lock and state loom checks, with the
+        /// real allocator's batch sizes.
         pub fn new() -> Self {
-            ModelHeap(CentralHeap::new_modelled())
+            ModelHeap(CentralHeap::new_modelled(Limits::TABLE))
+        }
+        /// A fresh modelled heap whose batches hold at most `batch` blocks
+        /// and which keeps at most `transfer_batches` whole batches per
+        /// class, so batches move, stack up and overflow back to spans
+        /// within a few operations.
+        pub fn with_batch(batch: u32, transfer_batches: usize) -> Self {
+            ModelHeap(CentralHeap::new_modelled(Limits::capped(
+                batch,
+                transfer_batches,
+            )))
+        }
+        /// Blocks of `class` moved between a cache and this heap at once.
+        pub fn batch(&self, class: usize) -> usize {
+            self.0.batch(class) as usize
         }
         /// Pops a block of `class` through `cache`.
         ///
@@ -138,6 +153,20 @@ pub mod loom_api {
         pub unsafe fn flush(&self, cache: &mut ThreadCache) {
             // SAFETY: forwarded.
             unsafe { cache.flush(&self.0) }
+        }
+        /// One block of `class` straight from the central heap, without a
+        /// cache (what a re-entrant call, or a thread after its exit flush,
+        /// gets). Null if out of memory.
+        pub fn alloc_uncached(&self, class: usize) -> *mut u8 {
+            crate::front::alloc_uncached(&self.0, class)
+        }
+        /// Gives one block of `class` straight back to the central heap.
+        ///
+        /// # Safety
+        /// `ptr` is a live block of `class` of this heap.
+        pub unsafe fn free_uncached(&self, ptr: *mut u8, class: usize) {
+            // SAFETY: forwarded precondition.
+            unsafe { crate::front::free_uncached(&self.0, class, ptr) }
         }
         /// A large allocation (page runs, split/coalesce).
         pub fn alloc_large(&self, size: usize) -> *mut u8 {

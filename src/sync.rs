@@ -19,6 +19,15 @@
 //! given loom's API (`UnsafeCell::with`/`with_mut`, a guard-returning,
 //! poison-free lock), so the modelled code has one spelling.
 //!
+//! Scheduling-point rule: loom switches threads only at its own operations
+//! (atomics, lock acquisitions), and releasing a loom mutex is not one of
+//! them. So that the window right after an unlock is explored (another
+//! thread running between `unlock` and whatever the unlocking thread does
+//! next, such as a write to span or block memory that belonged inside the
+//! lock and that loom cannot see), a modelled [`Lock`] owns a loom atomic
+//! that its guard increments right after releasing the mutex: every unlock
+//! is followed by a scheduling point. Std locks do no such thing.
+//!
 //! [`RawLock`] is always the std implementation: it is also what process-wide
 //! statics use (loom types cannot be built in a `static`), and it can be
 //! locked and unlocked without a guard, which `fork` handling needs.
@@ -141,8 +150,10 @@ pub(crate) struct Lock(LockImpl);
 
 enum LockImpl {
     Std(RawLock),
+    /// loom's mutex, and a loom atomic touched right after every unlock
+    /// (the unlock scheduling point; see the module docs).
     #[cfg(loom)]
-    Loom(loom::sync::Mutex<()>),
+    Loom(loom::sync::Mutex<()>, loom::sync::atomic::AtomicUsize),
 }
 
 /// Holds a [`Lock`] until dropped.
@@ -150,8 +161,12 @@ pub(crate) struct LockGuard<'a>(GuardImpl<'a>);
 
 enum GuardImpl<'a> {
     Std(&'a RawLock),
+    /// `None` once dropped; the atomic is the lock's unlock point.
     #[cfg(loom)]
-    Loom(#[allow(dead_code)] loom::sync::MutexGuard<'a, ()>),
+    Loom(
+        Option<loom::sync::MutexGuard<'a, ()>>,
+        &'a loom::sync::atomic::AtomicUsize,
+    ),
 }
 
 impl Lock {
@@ -162,7 +177,10 @@ impl Lock {
     /// A lock whose every acquisition loom sees.
     #[cfg(loom)]
     pub(crate) fn new_modelled() -> Self {
-        Lock(LockImpl::Loom(loom::sync::Mutex::new(())))
+        Lock(LockImpl::Loom(
+            loom::sync::Mutex::new(()),
+            loom::sync::atomic::AtomicUsize::new(0),
+        ))
     }
 
     #[inline]
@@ -174,9 +192,10 @@ impl Lock {
             }
             // loom's mutex never poisons here: nothing panics while holding it.
             #[cfg(loom)]
-            LockImpl::Loom(m) => {
-                LockGuard(GuardImpl::Loom(m.lock().unwrap_or_else(|e| e.into_inner())))
-            }
+            LockImpl::Loom(m, unlocks) => LockGuard(GuardImpl::Loom(
+                Some(m.lock().unwrap_or_else(|e| e.into_inner())),
+                unlocks,
+            )),
         }
     }
 
@@ -187,7 +206,7 @@ impl Lock {
         match &self.0 {
             LockImpl::Std(raw) => Some(raw),
             #[cfg(loom)]
-            LockImpl::Loom(_) => None,
+            LockImpl::Loom(..) => None,
         }
     }
 }
@@ -195,9 +214,16 @@ impl Lock {
 impl Drop for LockGuard<'_> {
     #[inline]
     fn drop(&mut self) {
-        #[allow(irrefutable_let_patterns)] // a second variant exists under loom
-        if let GuardImpl::Std(raw) = &self.0 {
-            raw.unlock();
+        match &mut self.0 {
+            GuardImpl::Std(raw) => raw.unlock(),
+            #[cfg(loom)]
+            GuardImpl::Loom(guard, unlocks) => {
+                drop(guard.take());
+                // The scheduling point after the unlock: loom may switch
+                // threads here, so the code that follows an unlock does not
+                // run in the same step as the unlock itself.
+                unlocks.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 }

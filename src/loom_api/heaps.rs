@@ -5,7 +5,7 @@
 
 use crate::Heap;
 use crate::cache::ThreadCache;
-use crate::central::CentralHeap;
+use crate::central::{CentralHeap, Limits};
 use crate::front::{self, Binding};
 use crate::heap::{Registry, ThreadHeaps, detach_all};
 
@@ -30,7 +30,7 @@ impl ModelRegistry {
     /// The registry outlives the heap.
     pub unsafe fn new_heap(&self) -> Heap {
         // SAFETY: forwarded precondition.
-        match unsafe { Heap::create_in(&self.0, CentralHeap::new_modelled()) } {
+        match unsafe { Heap::create_in(&self.0, CentralHeap::new_modelled(Limits::TABLE)) } {
             Some(h) => h,
             None => panic!("cannot map a model heap"),
         }

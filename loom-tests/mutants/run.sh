@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Mutation testing for the loom models: applies each planted bug in
+# loom-tests/mutants/*.patch to a scratch copy of the repository, runs every
+# loom model against it, and expects at least one model to fail.
+#
+#   loom-tests/mutants/run.sh [PATCH...]     (default: every *.patch here)
+#
+# The caller's work tree is never modified: the working-tree files (tracked
+# and untracked, not ignored) are copied to a temporary directory, and each
+# mutant is applied to a fresh copy of the pristine sources there. Builds
+# share one CARGO_TARGET_DIR (MUTANTS_TARGET_DIR, default target/mutants in
+# the repository), so only memalloc itself recompiles per mutant.
+#
+# Prints `mutant | result | model | message` and exits non-zero if the
+# unmutated models fail, or any mutant survives, fails to apply or fails to
+# build. A model that crashes (an allocator abort) or exceeds
+# MUTANT_TIMEOUT seconds (default 300) also kills the mutant.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+mutants_dir="$root/loom-tests/mutants"
+target_dir="${MUTANTS_TARGET_DIR:-$root/target/mutants}"
+timeout_s="${MUTANT_TIMEOUT:-300}"
+
+if [ "$#" -gt 0 ]; then
+    patches=("$@")
+else
+    patches=("$mutants_dir"/*.patch)
+fi
+
+scratch="$(mktemp -d "${TMPDIR:-/tmp}/memalloc-mutants.XXXXXX")"
+trap 'rm -rf "$scratch"' EXIT
+pristine="$scratch/pristine"
+work="$scratch/repo"
+mkdir -p "$pristine"
+(cd "$root" && git ls-files -co --exclude-standard -z |
+    tar --null -T - -cf - 2>/dev/null) | tar -xf - -C "$pristine"
+
+# A fresh copy of the pristine sources, with new modification times so
+# cargo never takes the previous mutant's build as up to date.
+fresh_copy() {
+    rm -rf "$work"
+    cp -R "$pristine" "$work"
+    find "$work" -type f -exec touch {} +
+}
+
+# Builds the loom test binary in $work; prints its path (nothing if the
+# build fails).
+build() {
+    (cd "$work" &&
+        RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR="$target_dir" \
+            cargo test --release --test loom --no-run --message-format=json 2>"$scratch/build.log") |
+        sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1 || true
+}
+
+# Runs every model of binary $1 one per process. Sets `model` and
+# `message` for the first model that fails; returns 1 if one failed.
+run_models() {
+    local bin="$1" name out rc
+    model=""
+    message=""
+    for name in $("$bin" --list 2>/dev/null | sed -n 's/: test$//p'); do
+        rc=0
+        out="$(cd "$work" && timeout "$timeout_s" "$bin" --exact "$name" --test-threads 1 2>&1)" || rc=$?
+        if [ "$rc" -ne 0 ]; then
+            model="$name"
+            if [ "$rc" -eq 124 ]; then
+                message="timed out after ${timeout_s}s"
+            else
+                # The line after the first "panicked at", else an abort message.
+                message="$(printf '%s\n' "$out" | sed -n '/panicked at/{n;p;q}')"
+                if [ -z "$message" ]; then
+                    message="$(printf '%s\n' "$out" | grep -m1 -E 'memalloc|signal|error' |
+                        sed 's/^test .* \.\.\. //' || true)"
+                fi
+                [ -n "$message" ] || message="exit status $rc"
+            fi
+            return 1
+        fi
+    done
+    return 0
+}
+
+start=$(date +%s)
+status=0
+fresh_copy
+bin="$(build)"
+if [ -z "$bin" ]; then
+    echo "error: the unmutated loom models do not build:" >&2
+    tail -n 20 "$scratch/build.log" >&2
+    exit 2
+fi
+if ! run_models "$bin"; then
+    echo "error: the unmutated models fail: $model: $message" >&2
+    exit 2
+fi
+
+printf '%s | %s | %s | %s\n' mutant result model message
+for patch in "${patches[@]}"; do
+    name="$(basename "$patch" .patch)"
+    fresh_copy
+    if ! (cd "$work" && patch -p1 --batch --forward --silent <"$patch" >/dev/null 2>&1); then
+        printf '%s | ERROR: does not apply | - | -\n' "$name"
+        status=1
+        continue
+    fi
+    bin="$(build)"
+    if [ -z "$bin" ]; then
+        printf '%s | ERROR: does not build | - | %s\n' "$name" \
+            "$(grep -m1 '^error' "$scratch/build.log" || echo 'see cargo output')"
+        status=1
+        continue
+    fi
+    if run_models "$bin"; then
+        printf '%s | SURVIVED | - | -\n' "$name"
+        status=1
+    else
+        printf '%s | killed | %s | %.160s\n' "$name" "$model" "$message"
+    fi
+done
+echo "($(($(date +%s) - start)) s)"
+exit "$status"
