@@ -44,13 +44,28 @@ fresh_copy() {
     find "$work" -type f -exec touch {} +
 }
 
-# Builds the loom test binary in $work; prints its path (nothing if the
-# build fails).
+# The loom test targets (Cargo.toml [[test]] names) whose models run.
+model_tests=(loom loom_binding)
+
+# Builds the loom test binaries in $work; prints their paths, one a line
+# (nothing if the build fails).
 build() {
+    local args=()
+    for t in "${model_tests[@]}"; do args+=(--test "$t"); done
     (cd "$work" &&
         RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR="$target_dir" \
-            cargo test --release --test loom --no-run --message-format=json 2>"$scratch/build.log") |
-        sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1 || true
+            cargo test --release "${args[@]}" --no-run --message-format=json 2>"$scratch/build.log") |
+        sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' || true
+}
+
+# Runs the models of every binary in $1 (one path a line); stops at the
+# first failure, like run_models.
+run_all() {
+    local b
+    for b in $1; do
+        run_models "$b" || return 1
+    done
+    return 0
 }
 
 # Runs every model of binary $1 one per process. Sets `model` and
@@ -84,13 +99,13 @@ run_models() {
 start=$(date +%s)
 status=0
 fresh_copy
-bin="$(build)"
-if [ -z "$bin" ]; then
+bins="$(build)"
+if [ "$(printf '%s\n' "$bins" | grep -c .)" -ne "${#model_tests[@]}" ]; then
     echo "error: the unmutated loom models do not build:" >&2
     tail -n 20 "$scratch/build.log" >&2
     exit 2
 fi
-if ! run_models "$bin"; then
+if ! run_all "$bins"; then
     echo "error: the unmutated models fail: $model: $message" >&2
     exit 2
 fi
@@ -104,14 +119,14 @@ for patch in "${patches[@]}"; do
         status=1
         continue
     fi
-    bin="$(build)"
-    if [ -z "$bin" ]; then
+    bins="$(build)"
+    if [ "$(printf '%s\n' "$bins" | grep -c .)" -ne "${#model_tests[@]}" ]; then
         printf '%s | ERROR: does not build | - | %s\n' "$name" \
             "$(grep -m1 '^error' "$scratch/build.log" || echo 'see cargo output')"
         status=1
         continue
     fi
-    if run_models "$bin"; then
+    if run_all "$bins"; then
         printf '%s | SURVIVED | - | -\n' "$name"
         status=1
     else
