@@ -14,6 +14,16 @@
  * alignment); nothing here aborts on out-of-memory. Passing a pointer that
  * this heap did not hand out, or freeing a large block twice, aborts the
  * process with a one-line message on stderr.
+ *
+ * memalloc creates no thread of its own, and none from inside an
+ * allocation or a free. Freed memory goes back to the OS on the freeing
+ * thread once more than max(8 MiB, 1/8 of the mapped heap) is free but
+ * resident. Environment, read once when the library is loaded:
+ *
+ *   MEMALLOC_BACKGROUND_PURGE=1   start one background thread that also
+ *                                 returns what stays under that bound once
+ *                                 it has been free for 100 ms (for programs
+ *                                 that free a burst and then go idle).
  */
 #ifndef MEMALLOC_H
 #define MEMALLOC_H
