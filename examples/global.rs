@@ -35,7 +35,9 @@ fn main() {
     std::thread::sleep(Duration::from_millis(
         memalloc::limits::PURGE_DELAY_MS + 100,
     ));
-    // Any free after the delay runs the purge check; trim() would force it.
+    // memalloc starts no purger thread: any page-heap free after the delay
+    // runs the purge check (trim() would force it). What the dirty-page
+    // bound returned at once shows in "right after freeing".
     drop(vec![0u8; 1 << 20]);
     let settled = workload::rss();
     memalloc::trim();

@@ -587,7 +587,7 @@ fn markdown(cx: &Context) -> String {
 
     let _ = writeln!(
         o,
-        "\nRSS at start → right after freeing everything → after 1 s idle (memalloc's background purger returns runs free for 100 ms) → after one more 1 MiB allocation and free:\n"
+        "\nRSS at start → right after freeing everything → after 1 s idle (memalloc starts no purger thread; its dirty-page bound already applied when freeing) → after one more 1 MiB allocation and free:\n"
     );
     let _ = writeln!(
         o,

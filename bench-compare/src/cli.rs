@@ -182,10 +182,11 @@ fn memory(alloc: &str, scenario: &str, s: Sizes) {
     }
     let secs = start.elapsed().as_secs_f64();
     let (end_rss, peak_rss) = mem::rss_kib();
-    // Allocators return freed memory on their own schedules (memalloc: a
-    // background purger, runs free for 100 ms; mimalloc: a purge delay;
-    // jemalloc: decay over seconds): measure after one idle second, and again
-    // after one more page-sized free.
+    // Allocators return freed memory on their own schedules (memalloc: at
+    // once above its dirty-page bound, the rest on the next page-heap
+    // activity after 100 ms, with no thread of its own; mimalloc: a purge
+    // delay; jemalloc: decay over seconds): measure after one idle second,
+    // and again after one more 1 MiB allocation and free.
     std::thread::sleep(Duration::from_millis(1000));
     let (idle_rss, _) = mem::rss_kib();
     drop(std::hint::black_box(vec![1u8; 1 << 20]));
