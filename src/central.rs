@@ -150,8 +150,10 @@ struct ClassSupply {
     batches: *mut Block,
     nbatches: usize,
     partial: *mut PageDesc,
-    /// A batch was pushed or popped since the last background tick.
-    touched: bool,
+    /// When a whole batch was last pushed or popped (`os::now_ms()`, as
+    /// read by the exchange): batches idle for half a purge delay go back
+    /// to their spans.
+    moved_at: u64,
 }
 
 /// Counters kept exactly under the lock.
@@ -191,6 +193,10 @@ pub(crate) struct CentralState {
     huge: *mut RegionHeader,
     c: Counters,
     next_purge_ms: u64,
+    /// When the central batches are next looked at for idleness.
+    next_drain_ms: u64,
+    /// The clock as read by the exchange in progress (for `moved_at`).
+    clock_ms: u64,
     /// The heap's exchange caps (a copy of [`CentralHeap::limits`]).
     limits: Limits,
 }
@@ -218,7 +224,7 @@ impl CentralState {
             batches: ptr::null_mut(),
             nbatches: 0,
             partial: ptr::null_mut(),
-            touched: false,
+            moved_at: 0,
         };
         CentralState {
             bins: [ptr::null_mut(); NUM_BINS],
@@ -247,6 +253,8 @@ impl CentralState {
                 purges: 0,
             },
             next_purge_ms: 0,
+            next_drain_ms: 0,
+            clock_ms: 0,
             limits,
         }
     }
@@ -308,7 +316,9 @@ impl CentralHeap {
         want: usize,
         cached_delta: isize,
     ) -> (*mut Block, usize) {
+        let now = os::now_ms();
         self.locked(|s, owner| {
+            s.clock_ms = now;
             s.c.cached = s.c.cached.wrapping_add_signed(cached_delta);
             // SAFETY: lock held; all pointers belong to this heap.
             let got = unsafe { s.take_blocks(owner, class, want) };
@@ -330,13 +340,32 @@ impl CentralHeap {
         count: usize,
         cached_delta: isize,
     ) {
+        let timed = self.timed_maintenance();
+        let now = os::now_ms();
         self.locked(|s, _| {
+            s.clock_ms = now;
             s.c.cached = s.c.cached.wrapping_add_signed(cached_delta);
             s.c.flushed += count as u64;
             // SAFETY: caller's precondition; lock held.
-            unsafe { s.give_blocks(class, head, count) }
+            unsafe {
+                s.give_blocks(class, head, count);
+                if timed {
+                    s.maybe_drain_idle_batches(now);
+                }
+            }
         });
         self.wake_purger();
+    }
+
+    /// Whether this heap runs its clock-driven upkeep (idle batches back to
+    /// spans) on the free paths: every real heap, but not a loom-modelled
+    /// one, whose models must not depend on the wall clock.
+    #[inline]
+    fn timed_maintenance(&self) -> bool {
+        #[cfg(loom)]
+        return self.lock.raw().is_some();
+        #[cfg(not(loom))]
+        true
     }
 
     /// Tells the background purger, if the program started one, that there
@@ -424,11 +453,16 @@ impl CentralHeap {
     pub(crate) unsafe fn free_big(&self, kind: Kind) {
         match kind {
             Kind::Large(d) => {
+                let timed = self.timed_maintenance();
                 self.locked(|s, _| {
+                    let now = os::now_ms();
                     // SAFETY: `d` heads a live large span of this heap; lock held.
                     unsafe {
                         s.c.large_pages -= (*d).npages as usize;
-                        s.free_run(d, os::now_ms());
+                        s.free_run(d, now);
+                        if timed {
+                            s.maybe_drain_idle_batches(now);
+                        }
                     }
                 });
                 self.wake_purger();
@@ -1143,25 +1177,45 @@ impl CentralState {
 
     #[cfg(unix)]
     unsafe fn background_tick(&mut self, now: u64) -> bool {
+        // SAFETY: lock held.
+        let batches_left = unsafe { self.drain_idle_batches(now) };
+        self.next_purge_ms = now + PURGE_DELAY_MS / 2;
+        // SAFETY: lock held.
+        unsafe { self.purge_older_than(now, PURGE_DELAY_MS) };
+        batches_left || self.c.dirty_pages > 0
+    }
+
+    /// Runs [`Self::drain_idle_batches`] if half a purge delay has passed
+    /// since it last ran: the free paths call this, so a program whose
+    /// threads stopped exchanging a class's batches gets them back into
+    /// their spans (and those spans back to the page heap) with no thread
+    /// of memalloc's own.
+    unsafe fn maybe_drain_idle_batches(&mut self, now: u64) {
+        if now >= self.next_drain_ms {
+            // SAFETY: lock held.
+            unsafe { self.drain_idle_batches(now) };
+        }
+    }
+
+    /// Returns to their spans the batches of every class whose stack no
+    /// thread pushed or popped for half a purge delay. Returns whether any
+    /// class still keeps batches.
+    unsafe fn drain_idle_batches(&mut self, now: u64) -> bool {
+        self.next_drain_ms = now + PURGE_DELAY_MS / 2;
         let mut batches_left = false;
         // SAFETY: lock held; the batches hold blocks of their class.
         unsafe {
-            #[allow(clippy::needless_range_loop)] // `class` is also passed on
             for class in 0..NUM_CLASSES {
-                let sc = &mut self.classes[class];
-                if sc.touched {
-                    sc.touched = false;
-                    batches_left |= sc.nbatches > 0;
+                if now.saturating_sub(self.classes[class].moved_at) < PURGE_DELAY_MS / 2 {
+                    batches_left |= self.classes[class].nbatches > 0;
                     continue;
                 }
                 while self.classes[class].nbatches > 0 {
                     self.drain_one_batch(class);
                 }
             }
-            self.next_purge_ms = now + PURGE_DELAY_MS / 2;
-            self.purge_older_than(now, PURGE_DELAY_MS);
         }
-        batches_left || self.c.dirty_pages > 0
+        batches_left
     }
 
     /// Returns one whole batch of `class` to its spans.
@@ -1248,7 +1302,7 @@ impl CentralState {
         unsafe {
             let sc = &mut self.classes[class];
             if sc.nbatches > 0 && want >= batch {
-                sc.touched = true;
+                sc.moved_at = self.clock_ms;
                 let head = sc.batches;
                 sc.batches = *next_batch(head);
                 sc.nbatches -= 1;
@@ -1316,7 +1370,7 @@ impl CentralState {
         if count == limits.batch(class) as usize && sc.nbatches < limits.transfer_capacity(class) {
             // SAFETY: `head` is a free block of this class, now ours.
             unsafe { *next_batch(head) = sc.batches };
-            sc.touched = true;
+            sc.moved_at = self.clock_ms;
             sc.batches = head;
             sc.nbatches += 1;
             self.c.transfer += count * block_size(class);
@@ -2131,6 +2185,33 @@ mod tests {
         h.check().unwrap();
         // SAFETY: as above.
         unsafe { h.free_batch(class, head2, n2, 0) };
+        h.trim();
+        let s = h.stats(None);
+        assert_eq!((s.bytes_in_use, s.regions), (0, 0), "{s:?}");
+        release(h);
+    }
+
+    #[test]
+    fn idle_central_batches_go_back_to_their_spans_on_a_later_free() {
+        let h = CentralHeap::new();
+        let (idle, busy) = (3, 5);
+        let (ib, bb) = (CLASSES[idle].batch as usize, CLASSES[busy].batch as usize);
+        let (head, n) = h.alloc_batch(idle, ib, 0);
+        // SAFETY: a full batch of `idle` blocks from `h`.
+        unsafe { h.free_batch(idle, head, n, 0) };
+        assert_eq!(
+            h.stats(None).bytes_in_central_batches,
+            ib * block_size(idle)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(PURGE_DELAY_MS / 2 + 20));
+        // Another class keeps exchanging: its batch stays; the idle one goes
+        // back to its spans on this free, with no thread involved.
+        let (head, n) = h.alloc_batch(busy, bb, 0);
+        // SAFETY: a full batch of `busy` blocks from `h`.
+        unsafe { h.free_batch(busy, head, n, 0) };
+        let s = h.stats(None);
+        assert_eq!(s.bytes_in_central_batches, bb * block_size(busy), "{s:?}");
+        h.check().unwrap();
         h.trim();
         let s = h.stats(None);
         assert_eq!((s.bytes_in_use, s.regions), (0, 0), "{s:?}");
