@@ -17,8 +17,8 @@
  *
  * memalloc creates no thread of its own, and none from inside an
  * allocation or a free. Freed memory goes back to the OS on the freeing
- * thread once more than max(8 MiB, 1/8 of the mapped heap) is free but
- * resident. Environment, read once when the library is loaded:
+ * thread once more than max(8 MiB, 1/8 of the mapped heap, twice the
+ * largest block freed in the last 100 ms) is free but resident. Environment, read once when the library is loaded:
  *
  *   MEMALLOC_BACKGROUND_PURGE=1   start one background thread that also
  *                                 returns what stays under that bound once

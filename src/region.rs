@@ -117,9 +117,13 @@ pub struct PageDesc {
     pub kind: u8,
     pub class: u8,
     pub head: bool,
+    /// Free span: whether its resident pages are among its first `dirty`
+    /// pages (so a split from the front knows how many the rest keeps).
+    pub dirty_front: bool,
     /// Free span: how many of its pages may still be resident (freed and
-    /// not purged since). An over-estimate, never an under-estimate:
-    /// `dirty ≤ npages`, and 0 means every page is known to be purged.
+    /// not purged since): at most `dirty` of them are, among its first
+    /// `dirty` if `dirty_front`, anywhere otherwise. Never an
+    /// under-estimate; `dirty ≤ npages`; 0 means every page is purged.
     pub dirty: u32,
     /// Small span: blocks handed out (to caches or callers).
     pub used: u32,
@@ -298,6 +302,7 @@ pub unsafe fn init_page_map(r: *mut RegionHeader) -> *mut PageDesc {
                 kind: 0,
                 class: 0,
                 head: false,
+                dirty_front: true,
                 dirty: 0,
                 used: 0,
                 carved: 0,
