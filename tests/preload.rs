@@ -258,6 +258,47 @@ fn python3_stays_single_threaded_after_freeing_a_large_buffer_with_memalloc() {
     assert_eq!(count, "1", "memalloc started a thread in python3");
 }
 
+const PYTHON_PURGER_SCRIPT: &str = r#"
+import os, sys, time
+
+start = int(open("/proc/self/statm").read().split()[1]) * 4096
+bufs = [bytearray(1 << 20) for _ in range(6)]
+for b in bufs:
+    b[::4096] = b"\x01" * len(range(0, len(b), 4096))
+del bufs, b
+time.sleep(0.5)
+end = int(open("/proc/self/statm").read().split()[1]) * 4096
+names = sorted(open(f"/proc/self/task/{t}/comm").read().strip() for t in os.listdir("/proc/self/task"))
+print(" ".join(names))
+print(end - start)
+with open("/proc/self/maps") as f:
+    sys.stderr.write("".join(l for l in f if "memalloc" in l))
+"#;
+
+#[test]
+fn memalloc_background_purge_env_starts_one_purger_thread_at_load() {
+    let python = require("python3");
+    let mut cmd = Command::new(&python);
+    cmd.args(["-c", PYTHON_PURGER_SCRIPT])
+        .env("LD_PRELOAD", shared_lib(Flavour::Override))
+        .env("MEMALLOC_BACKGROUND_PURGE", "1");
+    let out = run_ok(&mut cmd, LIMIT);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_memalloc_mapped("python3", &String::from_utf8_lossy(&out.stderr));
+    let mut lines = stdout.lines();
+    let names = lines.next().unwrap_or("");
+    assert_eq!(
+        names.split(' ').filter(|n| *n == "memalloc-purge").count(),
+        1,
+        "one purger thread, named: {names}"
+    );
+    assert_eq!(names.split(' ').count(), 2, "python3 and the purger: {names}");
+    // Below the dirty-page bound, freed pages only go back on a timer:
+    // the purger's, as nothing else runs while python sleeps.
+    let grown: i64 = lines.next().unwrap_or("").trim().parse().unwrap_or(i64::MAX);
+    assert!(grown < 2 << 20, "6 MiB freed and idle stayed resident: {grown} bytes");
+}
+
 const PERL_SCRIPT: &str = r#"
 use strict;
 use warnings;
