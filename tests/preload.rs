@@ -292,11 +292,23 @@ fn memalloc_background_purge_env_starts_one_purger_thread_at_load() {
         1,
         "one purger thread, named: {names}"
     );
-    assert_eq!(names.split(' ').count(), 2, "python3 and the purger: {names}");
+    assert_eq!(
+        names.split(' ').count(),
+        2,
+        "python3 and the purger: {names}"
+    );
     // Below the dirty-page bound, freed pages only go back on a timer:
     // the purger's, as nothing else runs while python sleeps.
-    let grown: i64 = lines.next().unwrap_or("").trim().parse().unwrap_or(i64::MAX);
-    assert!(grown < 2 << 20, "6 MiB freed and idle stayed resident: {grown} bytes");
+    let grown: i64 = lines
+        .next()
+        .unwrap_or("")
+        .trim()
+        .parse()
+        .unwrap_or(i64::MAX);
+    assert!(
+        grown < 2 << 20,
+        "6 MiB freed and idle stayed resident: {grown} bytes"
+    );
 }
 
 const PERL_SCRIPT: &str = r#"
