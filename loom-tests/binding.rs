@@ -15,48 +15,10 @@ use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
 use memalloc::loom_api::{ModelHeap, ModelHeapThread, ModelRegistry, ModelThread, reentered};
-use std::collections::HashSet;
-use std::sync::Mutex as CheckerMutex;
 
-/// A model run with a preemption bound (overridable with LOOM_MAX_PREEMPTIONS).
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut b = loom::model::Builder::new();
-    if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(2);
-    }
-    b.check(f);
-}
-
-/// The shadow set of blocks handed out (a checker, not modelled).
-#[derive(Default)]
-struct Live(CheckerMutex<HashSet<usize>>);
-
-impl Live {
-    fn handed_out(&self, p: *mut u8) {
-        assert!(!p.is_null(), "allocation failed");
-        assert!(
-            self.0.lock().unwrap().insert(p as usize),
-            "block {p:p} handed out twice"
-        );
-    }
-    fn returned(&self, p: *mut u8) {
-        assert!(
-            self.0.lock().unwrap().remove(&(p as usize)),
-            "block {p:p} freed but not live"
-        );
-    }
-}
-
-/// Everything went back: nothing in use or cached, invariants hold.
-fn assert_conserved(heap: &ModelHeap) {
-    heap.check().unwrap();
-    heap.trim();
-    let s = heap.stats();
-    assert_eq!(s.bytes_in_use, 0, "a block is stranded: {s:?}");
-    assert_eq!(s.bytes_in_thread_caches, 0, "a cache kept blocks: {s:?}");
-    assert_eq!(s.regions, 0, "every region could go: {s:?}");
-    heap.check().unwrap();
-}
+#[path = "common.rs"]
+mod common;
+use common::{Live, assert_conserved, model};
 
 const SIZE: usize = 16;
 const DEAD: u8 = 3;

@@ -21,6 +21,17 @@ static unsigned long checks_passed;
         checks_passed++;                                                       \
     } while (0)
 
+/* CHECK without the shared counter, for worker threads: a failure exits
+ * the whole process at once. */
+#define TCHECK(c)                                                              \
+    do {                                                                       \
+        if (!(c)) {                                                            \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__,   \
+                    #c);                                                       \
+            _exit(1);                                                          \
+        }                                                                      \
+    } while (0)
+
 /* A returned pointer is non-NULL and aligned to `align`. */
 #define CHECK_ALIGNED(p, align)                                                \
     do {                                                                       \

@@ -25,15 +25,6 @@ enum { WAVES = 12, PER_WAVE = 32, SMALL = 3000, LARGE = 16 };
 
 static void *quiet_worker(void *arg) { return arg; }
 
-/* CHECK without the shared counter, for the worker threads. */
-#define TCHECK(c)                                                              \
-    do {                                                                       \
-        if (!(c)) {                                                            \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__,   \
-                    #c);                                                       \
-            _exit(1);                                                          \
-        }                                                                      \
-    } while (0)
 
 /* Fills and later verifies only the first and last 64 bytes of a block
  * (or all of it, below 128 bytes): the point is the traffic. */

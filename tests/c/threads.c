@@ -38,15 +38,6 @@ struct box {
 };
 
 static struct box boxes[THREADS];
-/* CHECK without the shared counter, for the worker threads. */
-#define TCHECK(c)                                                              \
-    do {                                                                       \
-        if (!(c)) {                                                            \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__,   \
-                    #c);                                                       \
-            _exit(1);                                                          \
-        }                                                                      \
-    } while (0)
 
 static void *make_block(uint64_t *rng, unsigned tag) {
     size_t n = sizeof(struct head) + rng_size(rng, rng_next(rng) % 64 == 0 ? 1 << 20 : 8192);

@@ -1,0 +1,52 @@
+//! What every loom model shares: the bounded model runner, the shadow set
+//! of live blocks, and the final conservation check. Included by
+//! `loom.rs` and `binding.rs` with `#[path]`.
+
+use memalloc::loom_api::ModelHeap;
+use std::collections::HashSet;
+use std::sync::Mutex as CheckerMutex;
+
+/// A model run with a preemption bound (overridable with LOOM_MAX_PREEMPTIONS).
+pub fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut b = loom::model::Builder::new();
+    if b.preemption_bound.is_none() {
+        b.preemption_bound = Some(2);
+    }
+    b.check(f);
+}
+
+/// The shadow set of blocks currently handed out. A std mutex: it is only a
+/// checker, and holding it never spans a loom operation.
+#[derive(Default)]
+pub struct Live(CheckerMutex<HashSet<usize>>);
+
+impl Live {
+    pub fn handed_out(&self, p: *mut u8) {
+        assert!(!p.is_null(), "allocation failed");
+        assert!(
+            self.0.lock().unwrap().insert(p as usize),
+            "block {p:p} handed out twice"
+        );
+    }
+    pub fn returned(&self, p: *mut u8) {
+        assert!(
+            self.0.lock().unwrap().remove(&(p as usize)),
+            "block {p:p} freed but not live"
+        );
+    }
+}
+
+/// Everything went back: no block in use, none cached, invariants hold.
+pub fn assert_conserved(heap: &ModelHeap) {
+    heap.check().unwrap();
+    heap.trim();
+    let s = heap.stats();
+    assert_eq!(s.bytes_in_use, 0, "{s:?}");
+    assert_eq!(s.bytes_in_thread_caches, 0, "{s:?}");
+    assert_eq!(s.bytes_in_central_batches, 0, "{s:?}");
+    assert_eq!(
+        s.regions, 0,
+        "every block came back, so every region could go: {s:?}"
+    );
+    heap.check().unwrap();
+}
