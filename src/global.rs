@@ -36,6 +36,7 @@ use crate::stats::{BinLine, Stats};
 use crate::thread_exit::ExitHook;
 use core::alloc::{GlobalAlloc, Layout};
 use core::ffi::c_void;
+use core::mem::ManuallyDrop;
 use core::ptr;
 
 /// The process-wide central heap.
@@ -43,8 +44,11 @@ pub(crate) static GLOBAL_CENTRAL: CentralHeap = CentralHeap::new();
 
 thread_local! {
     /// This thread's binding to the process-wide heap (see `slot`): only
-    /// this thread touches it, its exit hook included.
-    static SLOT: CacheSlot = const { CacheSlot::new() };
+    /// this thread touches it, its exit hook included. `ManuallyDrop` keeps
+    /// it free of a TLS destructor in every build (under `--cfg loom` the
+    /// shim's cell type has drop glue): the slot must stay usable until the
+    /// pthread-key exit hook, which runs after every TLS destructor.
+    static SLOT: ManuallyDrop<CacheSlot> = const { ManuallyDrop::new(CacheSlot::new()) };
 }
 
 /// The process-wide binding.
@@ -70,7 +74,7 @@ impl Binding for ProcessBinding {
         SLOT.with(|slot| {
             slot.slow(
                 &GLOBAL_CENTRAL,
-                || EXIT_HOOK.arm(slot as *const CacheSlot as *mut c_void),
+                || EXIT_HOOK.arm(&**slot as *const CacheSlot as *mut c_void),
                 with,
                 without,
             )
