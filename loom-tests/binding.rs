@@ -37,7 +37,7 @@ fn an_exit_flush_racing_a_cross_thread_free_strands_nothing() {
             live.handed_out(p);
         }
         let (h2, l2, b_addr) = (Arc::clone(&heap), Arc::clone(&live), b as usize);
-        let t = thread::spawn(move || {
+        let t = common::spawn(move || {
             let other = ModelThread::new(&h2, true);
             let c = other.malloc(SIZE);
             l2.handed_out(c);
@@ -89,7 +89,7 @@ fn a_reentrant_call_inside_every_slow_path_is_served_without_the_cache() {
                 assert!(reentered() > before, "the slow paths re-entered");
             }
         };
-        let other = thread::spawn(work(Arc::clone(&heap), Arc::clone(&live)));
+        let other = common::spawn(work(Arc::clone(&heap), Arc::clone(&live)));
         work(Arc::clone(&heap), Arc::clone(&live))();
         other.join().unwrap();
         assert_conserved(&heap);
@@ -105,7 +105,7 @@ fn a_thread_whose_exit_hook_cannot_be_armed_strands_nothing() {
         let heap = Arc::new(ModelHeap::with_batch(2, 1));
         let live = Arc::new(Live::default());
         let (h2, l2) = (Arc::clone(&heap), Arc::clone(&live));
-        let unarmed = thread::spawn(move || {
+        let unarmed = common::spawn(move || {
             let t = ModelThread::new(&h2, false);
             let a = t.malloc(SIZE);
             l2.handed_out(a);
@@ -149,7 +149,7 @@ fn a_heap_drop_racing_a_thread_exit_touches_nothing_of_the_other() {
             Arc::clone(&done),
             &heap as *const _ as usize,
         );
-        let t = thread::spawn(move || {
+        let t = common::spawn(move || {
             let me = ModelHeapThread::new();
             // SAFETY: the heap is alive until `done` is seen (below).
             let heap = unsafe { &*(heap_addr as *const memalloc::Heap) };

@@ -6,13 +6,34 @@ use memalloc::loom_api::ModelHeap;
 use std::collections::HashSet;
 use std::sync::Mutex as CheckerMutex;
 
-/// A model run with a preemption bound (overridable with LOOM_MAX_PREEMPTIONS).
+/// Stack for every modelled thread. loom runs its threads as coroutines
+/// with 32 KiB stacks by default, which the allocator's slow paths (the
+/// invariant walker above all) outgrow in a debug build.
+const MODEL_STACK: usize = 1 << 20;
+
+/// A model run with a preemption bound (overridable with
+/// LOOM_MAX_PREEMPTIONS). The body runs on a modelled thread with a
+/// [`MODEL_STACK`] stack (the model's own main thread cannot be given one).
 pub fn model(f: impl Fn() + Sync + Send + 'static) {
     let mut b = loom::model::Builder::new();
     if b.preemption_bound.is_none() {
         b.preemption_bound = Some(2);
     }
-    b.check(f);
+    let f = std::sync::Arc::new(f);
+    b.check(move || {
+        let f = std::sync::Arc::clone(&f);
+        spawn(move || f()).join().unwrap();
+    });
+}
+
+/// `loom::thread::spawn` with a [`MODEL_STACK`] stack.
+pub fn spawn<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> loom::thread::JoinHandle<T> {
+    loom::thread::Builder::new()
+        .stack_size(MODEL_STACK)
+        .spawn(f)
+        .expect("spawn a modelled thread")
 }
 
 /// The shadow set of blocks currently handed out. A std mutex: it is only a

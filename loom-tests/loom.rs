@@ -44,7 +44,6 @@
 
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
-use loom::thread;
 use memalloc::loom_api::{ModelHeap, ThreadCache, init_once};
 
 #[path = "common.rs"]
@@ -130,7 +129,7 @@ fn racing_refills_and_flushes_move_whole_batches_and_account_for_every_block() {
     model(|| {
         let heap = small_heap(1);
         let live = Arc::new(Live::default());
-        let t = thread::spawn(churn(Arc::clone(&heap), Arc::clone(&live)));
+        let t = common::spawn(churn(Arc::clone(&heap), Arc::clone(&live)));
         churn(Arc::clone(&heap), Arc::clone(&live))();
         t.join().unwrap();
         assert_conserved(&heap);
@@ -148,7 +147,7 @@ fn a_block_freed_on_another_thread_is_flushed_while_its_origin_refills() {
         // SAFETY: `mine` is only used with `heap`.
         let p = unsafe { take(&heap, &mut mine, &live, CLASS, 1) };
         let (h2, l2) = (Arc::clone(&heap), Arc::clone(&live));
-        let t = thread::spawn(move || {
+        let t = common::spawn(move || {
             let mut theirs = ThreadCache::new();
             // SAFETY: `p` is a live block of CLASS from `h2`; `theirs` is
             // only used with `h2`.
@@ -182,7 +181,7 @@ fn an_exit_flush_races_with_a_refill_and_with_coalescing() {
         let l1 = heap.alloc_large(3 * 8192) as usize;
         let l2 = heap.alloc_large(3 * 8192) as usize;
         let (h2, lv2) = (Arc::clone(&heap), Arc::clone(&live));
-        let exiting = thread::spawn(move || {
+        let exiting = common::spawn(move || {
             let mut cache = ThreadCache::new();
             // SAFETY: `cache` is only used with `h2`; `l1` is a live large
             // block; the blocks are ours.
@@ -232,7 +231,7 @@ fn whole_batches_freed_by_a_producer_are_allocated_by_a_consumer() {
         };
         assert_eq!(heap.stats().bytes_in_central_batches, 2 * 32);
         let (h2, l2) = (Arc::clone(&heap), Arc::clone(&live));
-        let producer = thread::spawn(move || {
+        let producer = common::spawn(move || {
             let mut cache = ThreadCache::new();
             // SAFETY: `made` are live blocks of CLASS from `h2`, now ours;
             // `cache` is only used with `h2`. The fourth free overflows a
@@ -271,7 +270,7 @@ fn a_full_batch_stack_overflows_to_spans_while_another_thread_takes_a_batch() {
             heap.flush(&mut origin);
         }
         assert_eq!(heap.stats().bytes_in_central_batches, 2 * 32);
-        let t = thread::spawn(churn(Arc::clone(&heap), Arc::clone(&live)));
+        let t = common::spawn(churn(Arc::clone(&heap), Arc::clone(&live)));
         let mut cache = ThreadCache::new();
         // SAFETY: `cache` is only used with `heap`.
         unsafe {
@@ -302,7 +301,7 @@ fn an_emptied_span_coalesces_while_another_thread_carves_the_same_class() {
             })
             .collect();
         let (h2, l2) = (Arc::clone(&heap), Arc::clone(&live));
-        let t = thread::spawn(move || {
+        let t = common::spawn(move || {
             for p in full {
                 l2.returned(p as *mut u8);
                 // SAFETY: a live block of BIG_CLASS from `h2`.
@@ -341,7 +340,7 @@ fn lazy_process_wide_hook_initialisation_publishes_one_value() {
                 )
             }
         };
-        let t = thread::spawn(run(1, Arc::clone(&cell), Arc::clone(&discarded)));
+        let t = common::spawn(run(1, Arc::clone(&cell), Arc::clone(&discarded)));
         let mine = run(2, Arc::clone(&cell), Arc::clone(&discarded))();
         let theirs = t.join().unwrap();
         assert_eq!(mine, theirs, "both threads use the same published value");
