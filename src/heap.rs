@@ -12,7 +12,8 @@
 //!            └─ list                 T's HeapCaches, across all heaps
 //!            exit hook (pthread key): flush and free every cache on `list`
 //!
-//!  REGISTRY lock: guards both lists (attach, thread exit, Heap drop, fork)
+//!  registry lock (`Registry`; the process has one, `REGISTRY`; loom models
+//!  make their own): guards both lists (attach, thread exit, Heap drop, fork)
 //!  and the list of live heaps.
 //! ```
 //!
@@ -46,8 +47,8 @@ use core::ptr::{self, NonNull};
 /// Per-thread state for `Heap` instances.
 ///
 /// Invariants: `state` and `last_cache` are only touched by their thread;
-/// `list` and the caches on it only under `REGISTRY`; `last_heap` is written
-/// by its thread, and cleared by `Heap::drop` (under `REGISTRY`) when it names
+/// `list` and the caches on it only under the registry lock; `last_heap` is written
+/// by its thread, and cleared by `Heap::drop` (under the registry lock) when it names
 /// the heap being dropped, so a non-null `last_heap` always names a live heap
 /// whose cache for this thread is `last_cache`.
 pub(crate) struct ThreadHeaps {
@@ -132,7 +133,7 @@ pub(crate) fn thread_state_for_tests() -> u8 {
 /// One thread's cache for one heap, in a block of that heap.
 ///
 /// Invariant: `cache` is used only by the thread `owner` points to; the
-/// links and `owner` change only under `REGISTRY`.
+/// links and `owner` change only under the registry lock.
 struct HeapCache {
     cache: ThreadCache,
     heap: *const HeapInner,
@@ -164,7 +165,7 @@ unsafe fn free_cache_block(central: &CentralHeap, c: *mut HeapCache) {
 /// Takes `c` off its owner thread's list.
 ///
 /// # Safety
-/// `REGISTRY` is held and `c` is on `owner`'s list.
+/// The registry lock is held and `c` is on `owner`'s list.
 unsafe fn unlink_from_thread(owner: &ThreadHeaps, c: *mut HeapCache) {
     // SAFETY: caller's precondition.
     unsafe {
@@ -244,7 +245,7 @@ impl Registry {
 /// The shared part of a `Heap`, in a mapping of its own.
 ///
 /// Invariant: lives at `[self, self + MAP_LEN)` until `Heap::drop`; the
-/// `attached` and `reg_*` links change only under `REGISTRY`.
+/// `attached` and `reg_*` links change only under the registry lock.
 struct HeapInner {
     central: CentralHeap,
     /// The registry this heap is listed in; outlives the heap.
@@ -263,7 +264,7 @@ impl HeapInner {
     }
 
     /// # Safety
-    /// `REGISTRY` is held and `c` is on this heap's attached list.
+    /// The registry lock is held and `c` is on this heap's attached list.
     unsafe fn unlink_attached(&self, c: *mut HeapCache) {
         // SAFETY: caller's precondition.
         unsafe {
@@ -283,7 +284,7 @@ impl HeapInner {
     /// if there is none. Null if the heap is out of memory.
     ///
     /// # Safety
-    /// `REGISTRY` is held; `me` is the calling thread's THREAD_HEAPS.
+    /// The registry lock is held; `me` is the calling thread's THREAD_HEAPS.
     unsafe fn cache_for(&self, me: &ThreadHeaps) -> *mut HeapCache {
         let this = self as *const HeapInner;
         let mut c = me.list.get();
