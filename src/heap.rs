@@ -7,7 +7,7 @@
 //!                         that used it; each lives in a block of this heap)
 //!
 //!  thread T: THREAD_HEAPS (const TLS, no destructor)
-//!            ├─ state                FRESH → BINDING → ACTIVE → DEAD
+//!            ├─ state                FRESH → BINDING → ACTIVE ⇄ BUSY → DEAD
 //!            ├─ last_heap/last_cache one-entry fast path
 //!            └─ list                 T's HeapCaches, across all heaps
 //!            exit hook (pthread key): flush and free every cache on `list`
