@@ -30,10 +30,11 @@
 
 use crate::cache::ThreadCache;
 use crate::central::{BIN_COUNT, CentralHeap};
-use crate::front::state::{ACTIVE, BINDING, BUSY, DEAD, FRESH};
+use crate::front::state::{ACTIVE, BUSY, DEAD, FRESH};
 use crate::front::{self, Binding, MALLOC_ALIGN};
 use crate::region::Block;
 use crate::size_class::{block_size, class_of};
+use crate::slot::enter_slow_path;
 use crate::stats::{BinLine, Stats};
 #[cfg(unix)]
 use crate::sync::RawLock;
@@ -571,27 +572,14 @@ impl Heap {
         without: impl FnOnce(&CentralHeap) -> R,
     ) -> R {
         let inner = self.inner();
-        match me.state.get() {
-            ACTIVE => {}
-            FRESH => {
-                // Anything the hook registration allocates re-enters here as
-                // BINDING and is served by the central heap directly. A
-                // thread whose exit hook cannot be armed never attaches a
-                // cache: nothing of it could be detached at its exit, and a
-                // heap drop would later write into its freed TLS.
-                me.state.set(BINDING);
-                crate::reentry::point(crate::reentry::Site::Binding);
-                let armed = arm();
-                me.state.set(if armed { ACTIVE } else { DEAD });
-                if !armed {
-                    return without(&inner.central);
-                }
-            }
-            _ => return without(&inner.central),
+        // A thread whose exit hook cannot be armed never attaches a cache:
+        // nothing of it could be detached at its exit, and a heap drop would
+        // later write into its freed TLS. BUSY, and below no fast-path
+        // hint: a call that re-enters during `with`, on any heap, bypasses
+        // every cache of this thread.
+        if !enter_slow_path(&me.state, arm) {
+            return without(&inner.central);
         }
-        // BUSY, and no fast-path hint: a call that re-enters during `with`,
-        // on any heap, bypasses every cache of this thread.
-        me.state.set(BUSY);
         me.last_heap.store(ptr::null_mut(), Ordering::Relaxed);
         let c = {
             let _r = inner.registry().lock();

@@ -85,22 +85,9 @@ impl CacheSlot {
         with: impl FnOnce(&mut ThreadCache, &CentralHeap) -> R,
         without: impl FnOnce(&CentralHeap) -> R,
     ) -> R {
-        match self.state.get() {
-            ACTIVE => {}
-            FRESH => {
-                // Anything the registration allocates re-enters as BINDING
-                // and is served by the central heap directly.
-                self.state.set(BINDING);
-                reentry::point(Site::Binding);
-                let armed = arm();
-                self.state.set(if armed { ACTIVE } else { DEAD });
-                if !armed {
-                    return without(central);
-                }
-            }
-            _ => return without(central),
+        if !enter_slow_path(&self.state, arm) {
+            return without(central);
         }
-        self.state.set(BUSY);
         // SAFETY: BUSY, set by us from ACTIVE: no other reference to the
         // cache exists, and calls that re-enter during `with` see BUSY and
         // do not form one (slot invariant).
@@ -125,4 +112,34 @@ impl CacheSlot {
         // cache any more; forwarded precondition.
         self.cache.with_mut(|c| unsafe { (*c).flush(central) });
     }
+}
+
+/// Enters a slow path on a thread whose binding state is `state`: binds a
+/// FRESH thread first (`arm` registers its exit hook; anything that
+/// allocates meanwhile re-enters as BINDING and is served by the central
+/// heap; a thread whose hook cannot be armed becomes DEAD, uncached for
+/// good), then moves ACTIVE to BUSY and returns true. Returns false, and
+/// leaves the state as it is, for a thread with no usable cache (BINDING,
+/// BUSY or DEAD: a re-entrant call, or an exited or unarmed thread). The
+/// caller sets ACTIVE again when its slow path is done.
+///
+/// Both bindings use this: the process-wide one through [`CacheSlot`],
+/// heap instances with their per-thread state.
+#[inline(always)]
+pub(crate) fn enter_slow_path(state: &Cell<u8>, arm: impl FnOnce() -> bool) -> bool {
+    match state.get() {
+        ACTIVE => {}
+        FRESH => {
+            state.set(BINDING);
+            reentry::point(Site::Binding);
+            let armed = arm();
+            state.set(if armed { ACTIVE } else { DEAD });
+            if !armed {
+                return false;
+            }
+        }
+        _ => return false,
+    }
+    state.set(BUSY);
+    true
 }
