@@ -682,6 +682,17 @@ impl CentralHeap {
         })
     }
 
+    /// [`Self::stats`] (without the bins) and the bytes in huge mappings,
+    /// from one snapshot: glibc's `mallinfo` reports regions and dedicated
+    /// mappings apart, and `Stats` only has their sum.
+    #[cfg(all(feature = "override", target_os = "linux", target_env = "gnu"))]
+    pub(crate) fn stats_and_huge_mapped(&self) -> (Stats, usize) {
+        self.locked(|s, _| {
+            // SAFETY: lock held.
+            (unsafe { s.stats(None) }, s.c.huge_bytes)
+        })
+    }
+
     /// Verifies every invariant of the page heap and the class supplies.
     pub(crate) fn check(&self) -> Result<(), &'static str> {
         self.locked(|s, owner| {

@@ -595,4 +595,144 @@ pub mod replace {
         // SAFETY: caller's precondition.
         unsafe { do_usable_size(ptr) }
     }
+
+    // -----------------------------------------------------------------------
+    // glibc's heap tuning and inspection functions
+    // -----------------------------------------------------------------------
+    //
+    // Left to glibc, these would trim and report glibc's own heap, which is
+    // empty while memalloc serves every allocation.
+
+    /// glibc `malloc_trim`: flushes this thread's cache and gives every free
+    /// page of the process-wide heap back to the OS ([`global::trim`]).
+    /// Returns 1 if that released memory (a free run was purged or a mapping
+    /// unmapped), else 0. Another thread purging at the same moment can make
+    /// it report 1 for memory it did not release itself.
+    ///
+    /// `pad` is ignored: in glibc it is how much free space to keep at the
+    /// top of the `sbrk` heap, and memalloc has no such top. Its heap is
+    /// regions of page runs, and `trim` returns every free page; pages are
+    /// faulted back in on demand, so keeping some would only keep them
+    /// resident.
+    ///
+    /// # Safety
+    /// Always safe to call.
+    #[unsafe(no_mangle)]
+    pub unsafe extern "C" fn malloc_trim(pad: usize) -> c_int {
+        let _ = pad;
+        // Purging and unmapping are system calls; like `free`, leave errno
+        // as the caller had it.
+        let saved = errno::get();
+        let before = global::stats();
+        global::trim();
+        let after = global::stats();
+        errno::set(saved);
+        let released = after.purges > before.purges
+            || after.unmaps > before.unmaps
+            || after.bytes_mapped < before.bytes_mapped;
+        c_int::from(released)
+    }
+
+    /// The figures of [`mallinfo2`], from one snapshot of the statistics.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    fn mallinfo_figures() -> libc::mallinfo2 {
+        let (s, huge_mapped) = global::stats_and_huge_mapped();
+        let small_free = s
+            .bytes_in_thread_caches
+            .saturating_add(s.bytes_in_central_batches);
+        libc::mallinfo2 {
+            arena: s.bytes_mapped.saturating_sub(huge_mapped),
+            ordblks: s.free_runs,
+            smblks: 0,
+            hblks: s.huge_allocations,
+            hblkhd: huge_mapped,
+            usmblks: 0,
+            fsmblks: small_free,
+            uordblks: s.bytes_in_use,
+            fordblks: s.bytes_free_runs.saturating_add(small_free),
+            keepcost: s.bytes_free_runs.saturating_sub(s.bytes_purged),
+        }
+    }
+
+    /// glibc `mallinfo2`: the process-wide heap's figures in glibc's fields
+    /// (one snapshot of its statistics). The mapping, also in
+    /// `include/memalloc.h`:
+    ///
+    /// | field      | memalloc figure                                         |
+    /// |------------|---------------------------------------------------------|
+    /// | `arena`    | bytes mapped in regions                                 |
+    /// | `ordblks`  | number of free page runs                                |
+    /// | `smblks`   | 0 (free small blocks are not counted one by one)        |
+    /// | `hblks`    | live huge allocations (one dedicated mapping each)      |
+    /// | `hblkhd`   | bytes in those dedicated mappings                       |
+    /// | `usmblks`  | 0 (as in glibc, which no longer fills it)               |
+    /// | `fsmblks`  | free small blocks: thread caches + central batches      |
+    /// | `uordblks` | bytes in use (block sizes, huge allocations included)   |
+    /// | `fordblks` | free bytes: free runs + central batches + thread caches |
+    /// | `keepcost` | resident bytes of free runs (`malloc_trim` purges them) |
+    ///
+    /// Thread caches count as of each thread's last exchange with the
+    /// central heap (see [`crate::Stats`]): blocks freed since then still
+    /// count in `uordblks`.
+    ///
+    /// # Safety
+    /// Always safe to call.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[unsafe(no_mangle)]
+    pub unsafe extern "C" fn mallinfo2() -> libc::mallinfo2 {
+        mallinfo_figures()
+    }
+
+    /// glibc `mallinfo`: [`mallinfo2`] with every field clamped to
+    /// `INT_MAX` (glibc's own wraps around instead).
+    ///
+    /// # Safety
+    /// Always safe to call.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[unsafe(no_mangle)]
+    pub unsafe extern "C" fn mallinfo() -> libc::mallinfo {
+        let m = mallinfo_figures();
+        let clamp = |v: usize| c_int::try_from(v).unwrap_or(c_int::MAX);
+        libc::mallinfo {
+            arena: clamp(m.arena),
+            ordblks: clamp(m.ordblks),
+            smblks: clamp(m.smblks),
+            hblks: clamp(m.hblks),
+            hblkhd: clamp(m.hblkhd),
+            usmblks: clamp(m.usmblks),
+            fsmblks: clamp(m.fsmblks),
+            uordblks: clamp(m.uordblks),
+            fordblks: clamp(m.fordblks),
+            keepcost: clamp(m.keepcost),
+        }
+    }
+
+    /// glibc `malloc_stats`: memalloc's report of the process-wide heap on
+    /// stderr ([`global::print_stats`]), without allocating.
+    ///
+    /// # Safety
+    /// Always safe to call.
+    #[unsafe(no_mangle)]
+    pub unsafe extern "C" fn malloc_stats() {
+        global::print_stats();
+    }
+
+    /// glibc `mallopt`: returns 0 ("not supported") for every option.
+    ///
+    /// None of glibc's options has a counterpart that can be set in
+    /// memalloc: its thresholds (`LARGE_MAX` for dedicated mappings, the
+    /// dirty-page bound and purge delay for returning memory) are
+    /// constants, it has no arenas (`M_ARENA_MAX`, `M_ARENA_TEST`), no
+    /// `sbrk` top (`M_TOP_PAD`, `M_TRIM_THRESHOLD`), no fastbins
+    /// (`M_MXFAST`), and neither perturbs nor checks freed memory on
+    /// request (`M_PERTURB`, `M_CHECK_ACTION`). Returning 1 would claim a
+    /// setting took effect when it was ignored.
+    ///
+    /// # Safety
+    /// Always safe to call.
+    #[unsafe(no_mangle)]
+    pub unsafe extern "C" fn mallopt(param: c_int, value: c_int) -> c_int {
+        let _ = (param, value);
+        0
+    }
 }

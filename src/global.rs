@@ -263,6 +263,14 @@ pub fn stats() -> Stats {
     GLOBAL_CENTRAL.stats(None)
 }
 
+/// A snapshot of the process-wide heap's statistics and, from the same
+/// snapshot, the bytes mapped for huge allocations (the rest of
+/// `bytes_mapped` is regions). For `mallinfo` in the C ABI.
+#[cfg(all(feature = "override", target_os = "linux", target_env = "gnu"))]
+pub(crate) fn stats_and_huge_mapped() -> (Stats, usize) {
+    GLOBAL_CENTRAL.stats_and_huge_mapped()
+}
+
 /// Prints heap usage and the free runs of the process-wide heap to stderr,
 /// without allocating.
 pub fn print_stats() {
