@@ -15,7 +15,8 @@ use support::{Flavour, Link, compile, run_ok, shared_lib, static_lib, work_dir};
 
 const LIMIT: Duration = Duration::from_secs(120);
 
-/// The libc allocation functions `override` replaces.
+/// The libc allocation functions `override` replaces, and glibc's functions
+/// that inspect and tune the heap.
 const LIBC_NAMES: &[&str] = &[
     "malloc",
     "free",
@@ -28,6 +29,11 @@ const LIBC_NAMES: &[&str] = &[
     "valloc",
     "pvalloc",
     "malloc_usable_size",
+    "malloc_trim",
+    "mallinfo",
+    "mallinfo2",
+    "malloc_stats",
+    "mallopt",
 ];
 
 const MA_NAMES: &[&str] = &[
@@ -191,6 +197,21 @@ fn libc_names_follow_glibc_semantics_with_the_override_library_linked_statically
         &["USE_LIBC"],
     );
     expect_ok(&mut Command::new(exe));
+}
+
+#[test]
+fn glibc_heap_inspection_functions_report_and_trim_memallocs_heap_under_ld_preload() {
+    let exe = build("mallinfo_preload", "tests/c/mallinfo.c", Link::None, &[]);
+    let stderr = expect_ok(&mut preloaded(&exe));
+    assert!(
+        stderr.contains("memalloc: process-wide heap") && stderr.contains("  in use "),
+        "malloc_stats did not print memalloc's report:\n{stderr}"
+    );
+    // glibc's own report starts with this line.
+    assert!(
+        !stderr.contains("Arena 0:"),
+        "malloc_stats printed glibc's report:\n{stderr}"
+    );
 }
 
 #[test]
