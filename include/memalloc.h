@@ -136,6 +136,44 @@ void ma_stats(ma_stats_t *out);
  */
 void ma_print_stats(void);
 
+/*
+ * glibc's heap functions, replaced by the `override` build (Linux, glibc).
+ * They are not ma_* functions: declare them with <malloc.h>. Under
+ * LD_PRELOAD, or linked against the override library, they act on
+ * memalloc's process-wide heap instead of glibc's (then empty) one.
+ *
+ *   int malloc_trim(size_t pad)
+ *       Flushes the calling thread's cache and returns every free page to
+ *       the OS (purges free page runs, unmaps wholly free regions). Returns
+ *       1 if memory was released, else 0. pad is ignored: memalloc has no
+ *       sbrk top to keep padding on.
+ *
+ *   struct mallinfo2 mallinfo2(void)
+ *   struct mallinfo mallinfo(void)
+ *       One snapshot of the statistics in glibc's fields; mallinfo clamps
+ *       each field to INT_MAX (glibc's wraps around):
+ *         arena     bytes mapped in regions
+ *         ordblks   number of free page runs
+ *         smblks    0
+ *         hblks     live huge allocations (one dedicated mapping each)
+ *         hblkhd    bytes in those dedicated mappings
+ *         usmblks   0 (unused, as in glibc)
+ *         fsmblks   free small blocks: thread caches + central batches
+ *         uordblks  bytes in use (ma_stats_t.bytes_in_use)
+ *         fordblks  free bytes: free runs + central batches + thread caches
+ *         keepcost  resident bytes of free runs (what malloc_trim purges)
+ *       Thread caches count as of each thread's last exchange with the
+ *       central heap, as in ma_stats_t.
+ *
+ *   void malloc_stats(void)
+ *       Writes the ma_print_stats report to stderr.
+ *
+ *   int mallopt(int param, int value)
+ *       Returns 0 ("not supported") for every option and changes nothing:
+ *       memalloc's thresholds are constants, and it has no arenas, sbrk
+ *       top, fastbins or perturbation for glibc's options to set.
+ */
+
 #ifdef __cplusplus
 }
 #endif
