@@ -44,6 +44,8 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "allocator-api2")]
+mod allocator_api;
 #[cfg(test)]
 mod binding_tests;
 mod cache;

@@ -1,0 +1,268 @@
+//! `allocator_api2::alloc::Allocator` for `&Heap` (cargo feature
+//! `allocator-api2`): collections that live in a heap instance, on stable
+//! Rust.
+//!
+//! ```text
+//!   Vec<T, &Heap> / hashbrown::HashMap<K, V, S, &Heap>
+//!          │  allocate / grow / shrink / deallocate   (this file)
+//!          ▼
+//!   Heap's GlobalAlloc methods ─▶ front::* ─▶ thread cache / central heap
+//! ```
+//!
+//! ```
+//! use allocator_api2::vec::Vec;
+//! use memalloc::Heap;
+//!
+//! let heap = Heap::new();
+//! {
+//!     let mut v = Vec::new_in(&heap);
+//!     v.extend(0..10_000u32);
+//!     assert_eq!(v.iter().map(|&x| x as u64).sum::<u64>(), 49_995_000);
+//! } // the Vec goes back to `heap` here, before the heap itself is dropped
+//! heap.flush_thread_cache();
+//! assert_eq!(heap.stats().bytes_in_use, 0);
+//! ```
+//!
+//! The borrow ties every collection to the heap: a `Heap` cannot be dropped
+//! while a collection still holds `&Heap`.
+//!
+//! What the trait adds over `GlobalAlloc`, and how this file meets it:
+//! - **Zero-size requests** never reach the heap: they get a dangling,
+//!   aligned pointer, and freeing a zero-size layout does nothing.
+//! - **Real lengths**: `allocate` and the resizes return the whole block.
+//!   For a small block that is its class's block size (known from the
+//!   layout, no lookup); for a page run or a dedicated mapping it is what
+//!   [`Heap::usable_size`] reads from the page map. A caller may then free
+//!   or resize with any size between its request and that length; every
+//!   such size maps to the same class (`class_for` is monotone in the size
+//!   and the block size of class `c` maps back to `c`), so the heap frees
+//!   the right class.
+//! - **Alignment changes** on `grow`/`shrink`: the heap's own realloc keeps
+//!   the old alignment and picks the class from it, so it serves only
+//!   resizes that keep the alignment, or lower it between blocks too big
+//!   for any class. Otherwise a block stays put only if the new layout maps
+//!   to its class and it already has the new alignment; else the contents
+//!   move to a fresh block.
+//!
+//! Invariant kept by every method: a live block handed out for layout `l`
+//! is a block that `alloc(l)` could have returned: of class
+//! `class_for(l.size(), l.align())` when that is `Some`, a page run or a
+//! mapping (freed by lookup, whatever the layout) when it is `None`, and
+//! aligned to `l.align()`.
+
+use crate::Heap;
+use crate::central::LARGE_MAX;
+use crate::size_class::{block_size, class_for};
+use allocator_api2::alloc::{AllocError, Allocator};
+use core::alloc::{GlobalAlloc, Layout};
+use core::ptr::{self, NonNull};
+
+/// The pointer handed out for a zero-size layout: non-null, aligned, never
+/// dereferenced and never passed to the heap.
+fn dangling(layout: Layout) -> NonNull<[u8]> {
+    let p = ptr::without_provenance_mut::<u8>(layout.align());
+    // SAFETY: an alignment is a power of two, hence non-zero.
+    let p = unsafe { NonNull::new_unchecked(p) };
+    NonNull::slice_from_raw_parts(p, 0)
+}
+
+/// What `alloc(layout)` would do with a request: a size class, or a page
+/// run / mapping (`None`).
+fn class_of_layout(layout: Layout) -> Option<usize> {
+    class_for(layout.size(), layout.align())
+}
+
+impl Heap {
+    /// The whole length of a live block that fits `layout` (see the module
+    /// invariant): the class's block size, or the page map's answer.
+    ///
+    /// # Safety
+    /// `ptr` is a live block of this heap that fits `layout`, size > 0.
+    unsafe fn block_len(&self, ptr: NonNull<u8>, layout: Layout) -> usize {
+        match class_of_layout(layout) {
+            Some(class) => block_size(class),
+            // SAFETY: caller's precondition: a live block of this heap.
+            None => unsafe { self.usable_size(ptr.as_ptr()) },
+        }
+    }
+
+    /// `ptr` with its whole length as a slice.
+    ///
+    /// # Safety
+    /// As [`Heap::block_len`].
+    unsafe fn block_slice(&self, ptr: NonNull<u8>, layout: Layout) -> NonNull<[u8]> {
+        // SAFETY: forwarded precondition.
+        let len = unsafe { self.block_len(ptr, layout) };
+        debug_assert!(len >= layout.size());
+        NonNull::slice_from_raw_parts(ptr, len)
+    }
+
+    /// Resizes a live block of `old` (size > 0) to `new` (size > 0),
+    /// keeping `min(old, new)` bytes. On failure the old block is untouched.
+    ///
+    /// # Safety
+    /// `ptr` is a live block of this heap that fits `old`.
+    unsafe fn resize(
+        &self,
+        ptr: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+    ) -> Result<NonNull<[u8]>, AllocError> {
+        let (old_class, new_class) = (class_of_layout(old), class_of_layout(new));
+        // Same class, already aligned for the new layout: the block serves
+        // `new` as it is (what the heap's realloc does for one alignment).
+        if let (Some(a), Some(b)) = (old_class, new_class)
+            && a == b
+            && ptr.as_ptr() as usize & (new.align() - 1) == 0
+        {
+            return Ok(NonNull::slice_from_raw_parts(ptr, block_size(a)));
+        }
+        // The heap's realloc keeps `old.align()` and takes the class from
+        // it. Right when the alignment is unchanged; when it drops, right
+        // only if the new size needs no class under either alignment (the
+        // result is then a page run or mapping, freed by lookup, aligned to
+        // more than `new` asks).
+        let heap_realloc = old.align() == new.align()
+            || (new.align() < old.align()
+                && old_class.is_none()
+                && new_class.is_none()
+                && class_for(new.size(), old.align()).is_none()
+                && Layout::from_size_align(new.size(), old.align()).is_ok());
+        if heap_realloc {
+            // SAFETY: `ptr` is a live block of this heap for `old` (caller);
+            // `new.size()` is non-zero and rounds up to `old.align()`
+            // without overflowing `isize` (a valid layout either way).
+            let p = unsafe { GlobalAlloc::realloc(self, ptr.as_ptr(), old, new.size()) };
+            let p = NonNull::new(p).ok_or(AllocError)?;
+            // SAFETY: the heap's realloc returned a live block for
+            // (`new.size()`, `old.align()`), which fits `new` (see above).
+            return Ok(unsafe { self.block_slice(p, new) });
+        }
+        // Allocate, copy, free.
+        let fresh = Allocator::allocate(&self, new)?;
+        // SAFETY: distinct live blocks, each holding at least the bytes
+        // copied; the old block is ours to free (caller).
+        unsafe {
+            ptr::copy_nonoverlapping(
+                ptr.as_ptr(),
+                fresh.cast::<u8>().as_ptr(),
+                old.size().min(new.size()),
+            );
+            GlobalAlloc::dealloc(self, ptr.as_ptr(), old);
+        }
+        Ok(fresh)
+    }
+}
+
+/// Zeroes `block[from..]`.
+///
+/// # Safety
+/// `block` is a live, writable block; `from` ≤ its length.
+unsafe fn zero_from(block: NonNull<[u8]>, from: usize) {
+    let len = block.len();
+    // SAFETY: caller's precondition: `[from, len)` lies inside the block.
+    unsafe {
+        block
+            .cast::<u8>()
+            .as_ptr()
+            .add(from)
+            .write_bytes(0, len - from)
+    };
+}
+
+/// Collections in this heap: `Vec::new_in(&heap)`,
+/// `HashMap::new_in(&heap)` (feature `allocator-api2`; see the module docs
+/// in `src/allocator_api.rs`).
+//
+// SAFETY: blocks come from this heap and stay valid until deallocated or the
+// heap is dropped, which the `&Heap` borrow forbids while they live; copies
+// of `&Heap` are the same heap. Each returned block holds at least the
+// requested size at the requested alignment, and fits that layout (module
+// invariant), so any layout the caller may pass back (same alignment, size
+// between the request and the returned length) frees the right class.
+unsafe impl Allocator for &Heap {
+    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
+        if layout.size() == 0 {
+            return Ok(dangling(layout));
+        }
+        // SAFETY: the layout's size is non-zero.
+        let p = unsafe { GlobalAlloc::alloc(*self, layout) };
+        let p = NonNull::new(p).ok_or(AllocError)?;
+        // SAFETY: a fresh block for `layout`.
+        Ok(unsafe { self.block_slice(p, layout) })
+    }
+
+    fn allocate_zeroed(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
+        let block = self.allocate(layout)?;
+        // A block above LARGE_MAX is a fresh mapping, zero from the OS (as
+        // in `front::alloc_zeroed`); anything else is cleared whole, slack
+        // included, since the caller owns the returned length.
+        if layout.size() != 0 && layout.size() <= LARGE_MAX {
+            // SAFETY: a fresh live block, written from its start.
+            unsafe { zero_from(block, 0) };
+        }
+        Ok(block)
+    }
+
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+        if layout.size() != 0 {
+            // SAFETY: the caller passes a block of this allocator with a
+            // layout that fits it, which is a live block of this heap.
+            unsafe { GlobalAlloc::dealloc(*self, ptr.as_ptr(), layout) }
+        }
+    }
+
+    unsafe fn grow(
+        &self,
+        ptr: NonNull<u8>,
+        old_layout: Layout,
+        new_layout: Layout,
+    ) -> Result<NonNull<[u8]>, AllocError> {
+        debug_assert!(new_layout.size() >= old_layout.size());
+        if old_layout.size() == 0 {
+            return self.allocate(new_layout);
+        }
+        // SAFETY: a live block of this heap for `old_layout` (caller);
+        // the new size is at least the old, so non-zero.
+        unsafe { self.resize(ptr, old_layout, new_layout) }
+    }
+
+    unsafe fn grow_zeroed(
+        &self,
+        ptr: NonNull<u8>,
+        old_layout: Layout,
+        new_layout: Layout,
+    ) -> Result<NonNull<[u8]>, AllocError> {
+        debug_assert!(new_layout.size() >= old_layout.size());
+        if old_layout.size() == 0 {
+            return self.allocate_zeroed(new_layout);
+        }
+        // SAFETY: as in `grow`.
+        let block = unsafe { self.resize(ptr, old_layout, new_layout) }?;
+        // Everything past the caller's old bytes, up to the block's whole
+        // length: in-place growth leaves old contents there, a moved block
+        // whatever its previous owner wrote.
+        // SAFETY: a live block of at least `new_layout.size()` ≥
+        // `old_layout.size()` bytes.
+        unsafe { zero_from(block, old_layout.size()) };
+        Ok(block)
+    }
+
+    unsafe fn shrink(
+        &self,
+        ptr: NonNull<u8>,
+        old_layout: Layout,
+        new_layout: Layout,
+    ) -> Result<NonNull<[u8]>, AllocError> {
+        debug_assert!(new_layout.size() <= old_layout.size());
+        if new_layout.size() == 0 {
+            // SAFETY: forwarded precondition (nothing to free if the old
+            // layout was zero-size too).
+            unsafe { self.deallocate(ptr, old_layout) };
+            return Ok(dangling(new_layout));
+        }
+        // SAFETY: a live block of this heap for `old_layout` (caller), of
+        // non-zero size since it is at least the new one.
+        unsafe { self.resize(ptr, old_layout, new_layout) }
+    }
+}
