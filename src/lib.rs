@@ -1,13 +1,87 @@
 //! memalloc: a pure-Rust, thread-safe, general-purpose memory allocator.
 //!
+//! There are three ways to use it.
+//!
+//! **1. As the global allocator** of a Rust program ([`Memalloc`]):
+//!
+//! ```
+//! #[global_allocator]
+//! static GLOBAL: memalloc::Memalloc = memalloc::Memalloc;
+//!
+//! fn main() {
+//!     let words: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+//!     assert_eq!(words.len(), 1000);
+//! }
+//! ```
+//!
+//! **2. As a heap instance** ([`Heap`]) that a program creates, uses through
+//! `Layout`s or malloc-style calls, and drops, which releases every mapping
+//! it made. With the `allocator-api2` feature, collections live in it
+//! (`allocator_api2::vec::Vec::new_in(&heap)`, hashbrown's maps).
+//!
+//! ```
+//! use memalloc::Heap;
+//! use std::alloc::{GlobalAlloc, Layout};
+//!
+//! let heap = Heap::new();
+//! unsafe {
+//!     let layout = Layout::from_size_align(256, 64).unwrap();
+//!     let p = heap.alloc(layout);
+//!     assert_eq!(p as usize % 64, 0);
+//!     heap.dealloc(p, layout);
+//!
+//!     let q = heap.malloc(10_000); // 16-byte aligned, freed without a size
+//!     heap.free(q);
+//! }
+//! heap.check().unwrap();
+//! drop(heap);
+//! ```
+//!
+//! The process-wide heap behind [`Memalloc`] has the same malloc-style
+//! calls as free functions:
+//!
+//! ```
+//! unsafe {
+//!     let p = memalloc::malloc(64);
+//!     assert!(!p.is_null() && p as usize % 16 == 0);
+//!     let p = memalloc::realloc(p, 4096);
+//!     assert!(memalloc::usable_size(p) >= 4096);
+//!     memalloc::free(p);
+//! }
+//! ```
+//!
+//! **3. From C**: `include/memalloc.h` with `libmemalloc.a` or
+//! `libmemalloc.so` (`ma_malloc`, `ma_free`, ...), or, built with the
+//! `override` feature, as an `LD_PRELOAD` replacement for `malloc` and
+//! friends in any dynamically linked program. `examples/c/hello.c` is a
+//! complete program; `tests/c_abi.rs` builds and runs it against both
+//! libraries:
+//!
+//! ```c
+//! #include "memalloc.h"
+//! char *buf = ma_malloc(4096);    /* 16-byte aligned */
+//! buf = ma_realloc(buf, 1 << 20); /* contents kept */
+//! ma_free(buf);
+//! ```
+//!
+//! ```sh
+//! cargo build --release --features override
+//! LD_PRELOAD="$PWD/target/release/libmemalloc.so" python3 script.py
+//! ```
+//!
+//! memalloc creates no thread of its own; [`start_background_purger`] opts
+//! in to one that returns idle memory on a timer.
+//!
+//! # How it is built
+//!
 //! ```text
 //!   Memalloc (GlobalAlloc)   malloc-style fns   Heap (instance API)
 //!            \                     |                /
-//!             +----------- thread binding ---------+   global.rs / heap.rs
+//!             +----------- thread binding ---------+   slot.rs / global.rs / heap.rs
 //!                                  |
 //!                            ThreadCache               cache.rs   (no locks)
 //!                                  |  batches
-//!                     CentralHeap behind a lock        central.rs
+//!                     CentralHeap behind a lock        central.rs, central/purge.rs
 //!                                  |
 //!                     regions + page map               region.rs
 //!                                  |
@@ -20,26 +94,6 @@
 //! and page map are found from any interior pointer by masking; a **block**
 //! is what a caller gets; a **batch** is the group of blocks moved between a
 //! thread cache and the central heap at once.
-//!
-//! Use it as the global allocator:
-//!
-//! ```
-//! #[global_allocator]
-//! static GLOBAL: memalloc::Memalloc = memalloc::Memalloc;
-//! # fn main() { let s = String::from("hello"); assert_eq!(s.len(), 5); }
-//! ```
-//!
-//! or malloc-style:
-//!
-//! ```
-//! unsafe {
-//!     let p = memalloc::malloc(64);
-//!     assert!(!p.is_null() && p as usize % 16 == 0);
-//!     let p = memalloc::realloc(p, 4096);
-//!     assert!(memalloc::usable_size(p) >= 4096);
-//!     memalloc::free(p);
-//! }
-//! ```
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
