@@ -21,7 +21,7 @@ fn main() {
             p.write_bytes(i as u8, (i + 1) * 8);
         }
         let big = heap.calloc(1 << 20, 4); // 4 MiB, zeroed
-        let big = heap.realloc(big, 8 << 20); // grows in place when it can
+        let big = heap.resize(big, 8 << 20); // grows in place when it can
         println!(
             "usable sizes: 8 B -> {}, 4 KiB@64 -> {}, 8 MiB -> {}",
             heap.usable_size(words[0]),

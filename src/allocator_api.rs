@@ -102,7 +102,7 @@ impl Heap {
     ///
     /// # Safety
     /// `ptr` is a live block of this heap that fits `old`.
-    unsafe fn resize(
+    unsafe fn resize_layout(
         &self,
         ptr: NonNull<u8>,
         old: Layout,
@@ -224,7 +224,7 @@ unsafe impl Allocator for &Heap {
         }
         // SAFETY: a live block of this heap for `old_layout` (caller);
         // the new size is at least the old, so non-zero.
-        unsafe { self.resize(ptr, old_layout, new_layout) }
+        unsafe { self.resize_layout(ptr, old_layout, new_layout) }
     }
 
     unsafe fn grow_zeroed(
@@ -238,7 +238,7 @@ unsafe impl Allocator for &Heap {
             return self.allocate_zeroed(new_layout);
         }
         // SAFETY: as in `grow`.
-        let block = unsafe { self.resize(ptr, old_layout, new_layout) }?;
+        let block = unsafe { self.resize_layout(ptr, old_layout, new_layout) }?;
         // Everything past the caller's old bytes, up to the block's whole
         // length: in-place growth leaves old contents there, a moved block
         // whatever its previous owner wrote.
@@ -263,6 +263,6 @@ unsafe impl Allocator for &Heap {
         }
         // SAFETY: a live block of this heap for `old_layout` (caller), of
         // non-zero size since it is at least the new one.
-        unsafe { self.resize(ptr, old_layout, new_layout) }
+        unsafe { self.resize_layout(ptr, old_layout, new_layout) }
     }
 }

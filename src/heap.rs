@@ -431,11 +431,28 @@ impl Heap {
         front::calloc(self, n, size)
     }
 
-    /// `realloc` on this heap (see [`crate::realloc`] for the rules).
+    /// `realloc` on this heap, malloc-style: the old size is looked up,
+    /// not passed (see [`crate::realloc`] for the rules). Named `resize` so
+    /// that `heap.realloc(ptr, layout, new_size)` is `GlobalAlloc::realloc`,
+    /// which an inherent `realloc` would shadow.
+    ///
+    /// ```
+    /// use std::alloc::{GlobalAlloc, Layout};
+    /// let heap = memalloc::Heap::new();
+    /// unsafe {
+    ///     let p = heap.malloc(100);
+    ///     let p = heap.resize(p, 10_000); // malloc-style
+    ///     heap.free(p);
+    ///     let l = Layout::from_size_align(100, 8).unwrap();
+    ///     let q = heap.alloc(l);
+    ///     let q = heap.realloc(q, l, 10_000); // GlobalAlloc
+    ///     heap.dealloc(q, Layout::from_size_align(10_000, 8).unwrap());
+    /// }
+    /// ```
     ///
     /// # Safety
     /// `ptr` is null or a live block of this heap.
-    pub unsafe fn realloc(&self, ptr: *mut u8, size: usize) -> *mut u8 {
+    pub unsafe fn resize(&self, ptr: *mut u8, size: usize) -> *mut u8 {
         if ptr.is_null() {
             return front::alloc(self, size, MALLOC_ALIGN);
         }

@@ -131,12 +131,12 @@ fn random_ops(seed: u64, ops: usize, max_size: usize) {
             };
             let p = unsafe {
                 match b.how {
-                    How::Layout(a) => heap.realloc_layout(
+                    How::Layout(a) => heap.realloc(
                         addr as *mut u8,
                         Layout::from_size_align(b.len, a).unwrap(),
                         new_len,
                     ),
-                    How::Malloc => heap.realloc(addr as *mut u8, new_len),
+                    How::Malloc => heap.resize(addr as *mut u8, new_len),
                 }
             };
             assert!(!p.is_null());
@@ -177,16 +177,6 @@ fn random_ops(seed: u64, ops: usize, max_size: usize) {
         "trim releases every wholly free region: {s:?}"
     );
     assert_eq!(s.huge_allocations, 0);
-}
-
-/// GlobalAlloc::realloc through a helper that keeps the test readable.
-trait ReallocLayout {
-    unsafe fn realloc_layout(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8;
-}
-impl ReallocLayout for Heap {
-    unsafe fn realloc_layout(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        unsafe { GlobalAlloc::realloc(self, p, l, n) }
-    }
 }
 
 #[test]
