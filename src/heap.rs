@@ -70,8 +70,8 @@ impl ThreadHeaps {
         }
     }
 
-    /// How many caches are on this thread's list (tests and models).
-    #[allow(dead_code)]
+    /// How many caches are on this thread's list (loom models).
+    #[cfg(loom)]
     pub(crate) fn cache_count(&self, reg: &Registry) -> usize {
         let _r = reg.lock();
         let mut n = 0;
@@ -219,8 +219,8 @@ impl Registry {
         self.lock.lock()
     }
 
-    /// How many heaps are alive in this registry (tests and models).
-    #[allow(dead_code)]
+    /// How many heaps are alive in this registry (loom models).
+    #[cfg(loom)]
     pub(crate) fn heap_count(&self) -> usize {
         let _r = self.lock();
         let mut n = 0;

@@ -19,7 +19,6 @@
 
 /// Which slow path a re-entry point is in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[allow(dead_code)] // each variant is only constructed where its path is built
 pub(crate) enum Site {
     /// A thread's first use, between BINDING and arming the exit hook.
     Binding,

@@ -55,7 +55,7 @@ impl CacheSlot {
     }
 
     /// The binding state (see `front::state`).
-    #[allow(dead_code)] // tests and models
+    #[cfg(any(test, loom))]
     pub(crate) fn state(&self) -> u8 {
         self.state.get()
     }
