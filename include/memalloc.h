@@ -113,13 +113,21 @@ typedef struct ma_stats {
     uint64_t maps;                   /* mappings created, ever */
     uint64_t unmaps;                 /* mappings released, ever */
     uint64_t purges;                 /* free runs purged with madvise, ever */
+    /* Lock use, ever, counted exactly under each lock: */
+    uint64_t class_lock_acquisitions; /* size classes' central locks, summed */
+    uint64_t class_lock_contended;   /* ... of which found the lock held */
+    uint64_t page_lock_acquisitions; /* the page heap's lock */
+    uint64_t page_lock_contended;    /* ... of which found it held */
+    uint64_t page_lock_hold_ns;      /* nanoseconds the page-heap lock was held */
+    uint64_t huge_lock_acquisitions; /* the huge-mapping list's lock */
+    uint64_t huge_lock_contended;    /* ... of which found it held */
 } ma_stats_t;
 
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
-_Static_assert(sizeof(ma_stats_t) == 10 * sizeof(size_t) + 7 * sizeof(uint64_t),
+_Static_assert(sizeof(ma_stats_t) == 10 * sizeof(size_t) + 14 * sizeof(uint64_t),
                "ma_stats_t must match memalloc::Stats");
 #elif defined(__cplusplus) && __cplusplus >= 201103L
-static_assert(sizeof(ma_stats_t) == 10 * sizeof(size_t) + 7 * sizeof(uint64_t),
+static_assert(sizeof(ma_stats_t) == 10 * sizeof(size_t) + 14 * sizeof(uint64_t),
               "ma_stats_t must match memalloc::Stats");
 #endif
 

@@ -235,10 +235,17 @@ pub struct MaStats {
     maps: u64,
     unmaps: u64,
     purges: u64,
+    class_lock_acquisitions: u64,
+    class_lock_contended: u64,
+    page_lock_acquisitions: u64,
+    page_lock_contended: u64,
+    page_lock_hold_ns: u64,
+    huge_lock_acquisitions: u64,
+    huge_lock_contended: u64,
 }
 
-// The header static-asserts the same size: 10 size_t followed by 7 uint64_t.
-const _: () = assert!(size_of::<MaStats>() == 10 * size_of::<usize>() + 7 * size_of::<u64>());
+// The header static-asserts the same size: 10 size_t followed by 14 uint64_t.
+const _: () = assert!(size_of::<MaStats>() == 10 * size_of::<usize>() + 14 * size_of::<u64>());
 
 impl From<Stats> for MaStats {
     fn from(s: Stats) -> Self {
@@ -262,6 +269,13 @@ impl From<Stats> for MaStats {
             maps,
             unmaps,
             purges,
+            class_lock_acquisitions,
+            class_lock_contended,
+            page_lock_acquisitions,
+            page_lock_contended,
+            page_lock_hold_ns,
+            huge_lock_acquisitions,
+            huge_lock_contended,
         } = s;
         MaStats {
             bytes_in_use,
@@ -281,6 +295,13 @@ impl From<Stats> for MaStats {
             maps,
             unmaps,
             purges,
+            class_lock_acquisitions,
+            class_lock_contended,
+            page_lock_acquisitions,
+            page_lock_contended,
+            page_lock_hold_ns,
+            huge_lock_acquisitions,
+            huge_lock_contended,
         }
     }
 }

@@ -3,7 +3,7 @@
 //! exist there (DESIGN.md promise 5).
 //!
 //! ```text
-//!  prepare:  registry lock ─▶ each Heap's central lock ─▶ process-wide lock
+//!  prepare:  registry lock ─▶ each Heap's central locks ─▶ the process-wide heap's
 //!  parent:   unlock in reverse            child: unlock in reverse
 //! ```
 //!
@@ -57,24 +57,18 @@ pub(crate) fn register() {
 #[cfg(unix)]
 unsafe extern "C" fn prepare() {
     crate::heap::lock_all_for_fork();
-    if let Some(l) = crate::global::GLOBAL_CENTRAL.raw_lock() {
-        l.lock();
-    }
+    crate::global::GLOBAL_CENTRAL.lock_for_fork();
 }
 
 #[cfg(unix)]
 unsafe extern "C" fn parent() {
-    if let Some(l) = crate::global::GLOBAL_CENTRAL.raw_lock() {
-        l.unlock();
-    }
+    crate::global::GLOBAL_CENTRAL.unlock_after_fork();
     crate::heap::unlock_all_after_fork(false);
 }
 
 #[cfg(unix)]
 unsafe extern "C" fn child() {
     crate::purger::after_fork_in_child();
-    if let Some(l) = crate::global::GLOBAL_CENTRAL.raw_lock() {
-        l.unlock();
-    }
+    crate::global::GLOBAL_CENTRAL.unlock_after_fork();
     crate::heap::unlock_all_after_fork(true);
 }

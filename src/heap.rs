@@ -757,9 +757,7 @@ pub(crate) fn lock_all_for_fork() {
     while !h.is_null() {
         // SAFETY: registry held: every listed heap is alive.
         unsafe {
-            if let Some(l) = (*h).central.raw_lock() {
-                l.lock();
-            }
+            (*h).central.lock_for_fork();
             h = (*h).reg_next.get();
         }
     }
@@ -788,9 +786,7 @@ pub(crate) fn unlock_all_after_fork(child: bool) {
                     c = next;
                 }
             }
-            if let Some(l) = inner.central.raw_lock() {
-                l.unlock();
-            }
+            inner.central.unlock_after_fork();
             h = inner.reg_next.get();
         }
     }

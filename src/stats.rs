@@ -45,6 +45,22 @@ pub struct Stats {
     pub unmaps: u64,
     /// Free runs purged with `madvise`, ever.
     pub purges: u64,
+    /// Acquisitions of the size classes' central locks, summed over
+    /// classes, ever (counted exactly under each lock; whole-heap
+    /// operations such as this snapshot are not counted).
+    pub class_lock_acquisitions: u64,
+    /// Of those, the ones that found the lock held and waited.
+    pub class_lock_contended: u64,
+    /// Acquisitions of the page-heap lock, ever.
+    pub page_lock_acquisitions: u64,
+    /// Of those, the ones that waited.
+    pub page_lock_contended: u64,
+    /// Nanoseconds the page-heap lock was held, summed.
+    pub page_lock_hold_ns: u64,
+    /// Acquisitions of the huge-mapping lock, ever.
+    pub huge_lock_acquisitions: u64,
+    /// Of those, the ones that waited.
+    pub huge_lock_contended: u64,
 }
 
 /// A fixed-capacity text buffer on the stack: `core::fmt` into it never
@@ -131,6 +147,18 @@ pub(crate) fn print_report(title: &str, s: &Stats, bins: &[BinLine]) {
         w,
         "  maps {}   unmaps {}   purges {}",
         s.maps, s.unmaps, s.purges
+    );
+    line(&mut w);
+    let _ = writeln!(
+        w,
+        "  locks (acquired/contended): classes {}/{}   page heap {}/{} held {} us   huge {}/{}",
+        s.class_lock_acquisitions,
+        s.class_lock_contended,
+        s.page_lock_acquisitions,
+        s.page_lock_contended,
+        s.page_lock_hold_ns / 1000,
+        s.huge_lock_acquisitions,
+        s.huge_lock_contended
     );
     line(&mut w);
     if bins.iter().any(|b| b.runs > 0) {

@@ -66,6 +66,14 @@ impl RawLock {
         }
     }
 
+    /// Takes the lock if it is free; never waits.
+    #[inline]
+    pub(crate) fn try_lock(&self) -> bool {
+        self.state
+            .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
     #[cold]
     #[inline(never)]
     fn lock_contended(&self) {
@@ -196,6 +204,35 @@ impl Lock {
                 Some(m.lock().unwrap_or_else(|e| e.into_inner())),
                 unlocks,
             )),
+        }
+    }
+
+    /// Like [`Self::lock`], and also says whether the lock was held by
+    /// another thread when asked for (the caller counts contention under
+    /// the lock). A modelled lock always answers `false`: the extra
+    /// `try_lock` would only add interleavings that model nothing.
+    #[inline]
+    pub(crate) fn lock_noting_contention(&self) -> (LockGuard<'_>, bool) {
+        match &self.0 {
+            LockImpl::Std(raw) => {
+                let contended = !raw.try_lock();
+                if contended {
+                    raw.lock_contended();
+                }
+                (LockGuard(GuardImpl::Std(raw)), contended)
+            }
+            #[cfg(loom)]
+            LockImpl::Loom(..) => (self.lock(), false),
+        }
+    }
+
+    /// Whether loom checks this lock (built with `new_modelled`).
+    #[inline]
+    pub(crate) fn is_modelled(&self) -> bool {
+        match &self.0 {
+            LockImpl::Std(_) => false,
+            #[cfg(loom)]
+            LockImpl::Loom(..) => true,
         }
     }
 

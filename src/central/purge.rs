@@ -1,7 +1,8 @@
 //! Returning memory to the OS: the policies that decide when free pages
-//! are purged and when idle central batches go back to their spans. All of
-//! it runs under the central heap's lock, on the free path or from the
-//! opt-in background purger; memalloc starts no thread for it.
+//! are purged and when idle central batches go back to their spans. Page
+//! purging runs under the page-heap lock, batch draining under each
+//! class's lock in turn, on the free path or from the opt-in background
+//! purger; memalloc starts no thread for it.
 //!
 //! ```text
 //!   free ──▶ free_run ──▶ coalesce ──▶ dirty += pages of the freed span
@@ -38,10 +39,12 @@
 //!   delay gets its batches returned to their spans, checked on the free
 //!   path at most every 50 ms, so their pages can be purged too.
 
-use super::{CentralState, NUM_BINS, next_batch};
+use super::CentralHeap;
+use super::page_heap::{NUM_BINS, PageState};
 use crate::os;
 use crate::region::{PAGE_SIZE, PageDesc, RegionHeader};
-use crate::size_class::{NUM_CLASSES, block_size};
+use crate::size_class::NUM_CLASSES;
+use crate::sync::atomic::Ordering;
 
 /// How long a free run stays resident before its pages go back to the OS.
 pub const PURGE_DELAY_MS: u64 = 100;
@@ -51,7 +54,7 @@ pub const DIRTY_MIN_BYTES: usize = 8 << 20;
 /// The dirty-page bound's share of the mapped region bytes: 1/8.
 pub const DIRTY_FRACTION: usize = 8;
 
-impl CentralState {
+impl PageState {
     /// Purges free runs that have been free for at least the delay.
     pub(super) unsafe fn maybe_purge(&mut self, now: u64) {
         if now < self.next_purge_ms {
@@ -130,7 +133,7 @@ impl CentralState {
         let mut pages_by_age = [0usize; AGE_BUCKETS + 1];
         // SAFETY: bins hold live free heads of our regions (lock held).
         unsafe {
-            self.for_each_free_run(|d| {
+            self.for_each_binned(|d| {
                 pages_by_age[bucket((*d).freed_at)] += (*d).dirty as usize;
             });
         }
@@ -163,11 +166,9 @@ impl CentralState {
         }
     }
 
-    /// Calls `f` on every free run's head.
-    ///
-    /// # Safety
-    /// Lock held; `f` does not unlink runs.
-    unsafe fn for_each_free_run(&self, mut f: impl FnMut(*mut PageDesc)) {
+    /// Calls `f` on every free run's head (the page-heap lock is held, as
+    /// `&self` says); `f` must not unlink runs.
+    pub(super) fn for_each_binned(&self, mut f: impl FnMut(*mut PageDesc)) {
         for b in 0..NUM_BINS {
             let mut d = self.bins[b];
             // SAFETY: bins hold live free heads of our regions.
@@ -214,70 +215,24 @@ impl CentralState {
         }
     }
 
+    /// The page heap's part of the background purger's tick: purge free
+    /// runs older than the delay. Returns whether dirty pages are left.
     #[cfg(unix)]
     pub(super) unsafe fn background_tick(&mut self, now: u64) -> bool {
-        // SAFETY: lock held.
-        let batches_left = unsafe { self.drain_idle_batches(now) };
         self.next_purge_ms = now + PURGE_DELAY_MS / 2;
         // SAFETY: lock held.
         unsafe { self.purge_older_than(now, PURGE_DELAY_MS) };
-        batches_left || self.c.dirty_pages > 0
+        self.c.dirty_pages > 0
     }
 
-    /// Runs [`Self::drain_idle_batches`] if half a purge delay has passed
-    /// since it last ran: the free paths call this, so a program whose
-    /// threads stopped exchanging a class's batches gets them back into
-    /// their spans (and those spans back to the page heap) with no thread
-    /// of memalloc's own.
-    pub(super) unsafe fn maybe_drain_idle_batches(&mut self, now: u64) {
-        if now >= self.next_drain_ms {
-            // SAFETY: lock held.
-            unsafe { self.drain_idle_batches(now) };
-        }
-    }
-
-    /// Returns to their spans the batches of every class whose stack no
-    /// thread pushed or popped for half a purge delay. Returns whether any
-    /// class still keeps batches.
-    unsafe fn drain_idle_batches(&mut self, now: u64) -> bool {
-        self.next_drain_ms = now + PURGE_DELAY_MS / 2;
-        let mut batches_left = false;
-        // SAFETY: lock held; the batches hold blocks of their class.
-        unsafe {
-            for class in 0..NUM_CLASSES {
-                if now.saturating_sub(self.classes[class].moved_at) < PURGE_DELAY_MS / 2 {
-                    batches_left |= self.classes[class].nbatches > 0;
-                    continue;
-                }
-                while self.classes[class].nbatches > 0 {
-                    self.drain_one_batch(class);
-                }
-            }
-        }
-        batches_left
-    }
-
-    /// Returns one whole batch of `class` to its spans.
-    unsafe fn drain_one_batch(&mut self, class: usize) {
-        let sc = &mut self.classes[class];
-        let head = sc.batches;
-        // SAFETY: `head` heads a whole batch of `class` (ClassSupply invariant).
-        unsafe {
-            sc.batches = *next_batch(head);
-            sc.nbatches -= 1;
-            self.c.transfer -= self.limits.batch(class) as usize * block_size(class);
-            self.return_list(class, head);
-        }
-    }
-
+    /// Purges every free run and unmaps every wholly free region, reserve
+    /// included (after the classes drained their batches).
+    ///
+    /// # Safety
+    /// The page-heap lock is held.
     pub(super) unsafe fn trim(&mut self) {
-        // SAFETY: lock held; the batches hold blocks of their class.
+        // SAFETY: lock held.
         unsafe {
-            for class in 0..NUM_CLASSES {
-                while self.classes[class].nbatches > 0 {
-                    self.drain_one_batch(class);
-                }
-            }
             self.purge_older_than(u64::MAX, 0);
             // Release every wholly free region, reserve included.
             let mut r = self.regions;
@@ -295,11 +250,60 @@ impl CentralState {
     }
 }
 
+impl CentralHeap {
+    /// Runs [`Self::drain_idle_batches`] if half a purge delay has passed
+    /// since it last ran: the free paths call this, so a program whose
+    /// threads stopped exchanging a class's batches gets them back into
+    /// their spans (and those spans back to the page heap) with no thread
+    /// of memalloc's own. Called with no lock held.
+    pub(super) fn maybe_drain_idle_batches(&self, now: u64) {
+        let next = self.next_drain_ms.load(Ordering::Relaxed);
+        if now >= next
+            && self
+                .next_drain_ms
+                .compare_exchange(
+                    next,
+                    now + PURGE_DELAY_MS / 2,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+        {
+            self.drain_idle_batches(now);
+        }
+    }
+
+    /// Returns to their spans the batches of every class whose stack no
+    /// thread pushed or popped for half a purge delay, taking each class's
+    /// lock in turn. Returns whether any class still keeps batches.
+    pub(super) fn drain_idle_batches(&self, now: u64) -> bool {
+        self.next_drain_ms
+            .store(now + PURGE_DELAY_MS / 2, Ordering::Relaxed);
+        let mut batches_left = false;
+        for class in 0..NUM_CLASSES {
+            self.classes[class].locked(|s| {
+                if s.nbatches == 0 {
+                    return;
+                }
+                if now.saturating_sub(s.moved_at) < PURGE_DELAY_MS / 2 {
+                    batches_left = true;
+                    return;
+                }
+                // SAFETY: class lock held; the page heap is ours.
+                unsafe { s.drain_batches(class, &self.limits, &self.pages, now) };
+            });
+        }
+        batches_left
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::tests::{free, page_run, release};
     use super::super::*;
     use super::*;
+    use crate::region::{self, SPAN_FREE};
+    use crate::size_class::{CLASSES, block_size};
 
     #[test]
     fn free_runs_are_purged_after_the_delay() {
@@ -323,7 +327,7 @@ mod tests {
 
     /// The dirty flag of the free run that `p` (a freed large block) is in.
     fn dirty_pages_at(h: &CentralHeap, p: *mut u8) -> u32 {
-        h.locked(|_, _| {
+        h.pages.locked(|_| {
             // SAFETY: `p` lies in a live region of `h`; the lock is held.
             unsafe {
                 let r = region::find(p);
@@ -345,7 +349,7 @@ mod tests {
             .map(|_| (page_run(&h, mib), page_run(&h, mib)))
             .collect();
         assert_eq!(h.stats(None).regions, 1);
-        let bound = h.locked(|s, _| s.dirty_bound_pages());
+        let bound = h.pages.locked(|s| s.dirty_bound_pages());
         assert_eq!(
             bound * PAGE_SIZE,
             DIRTY_MIN_BYTES,
@@ -360,7 +364,7 @@ mod tests {
             free(&h, p);
         }
         let s = h.stats(None);
-        let dirty = h.locked(|s, _| s.c.dirty_pages);
+        let dirty = h.pages.locked(|s| s.c.dirty_pages);
         assert!(s.purges >= 1, "{s:?}");
         assert!(dirty <= bound, "dirty {dirty} pages, bound {bound}");
         // The third newer free passed the bound (9 MiB): purging down to
@@ -384,7 +388,7 @@ mod tests {
     }
 
     fn dirty_front_at(h: &CentralHeap, p: *mut u8) -> bool {
-        h.locked(|_, _| {
+        h.pages.locked(|_| {
             // SAFETY: as in `dirty_pages_at`.
             unsafe { (*region::span_of(region::find(p), p)).dirty_front }
         })
@@ -400,7 +404,7 @@ mod tests {
         }
         let s = h.stats(None);
         assert_eq!(s.purges, 0, "the bound follows the buffer: {s:?}");
-        let bound = h.locked(|s, _| s.dirty_bound_pages());
+        let bound = h.pages.locked(|s| s.dirty_bound_pages());
         assert_eq!(bound, 2 * pages);
         release(h);
     }
@@ -435,7 +439,7 @@ mod tests {
         let hot = page_run(&h, 16);
         let fence = page_run(&h, 1);
         free(&h, clean);
-        h.locked(|s, _| {
+        h.pages.locked(|s| {
             // SAFETY: lock held.
             unsafe { s.purge_older_than(u64::MAX, 0) }
         });
