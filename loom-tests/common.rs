@@ -19,6 +19,10 @@ pub fn model(f: impl Fn() + Sync + Send + 'static) {
     if b.preemption_bound.is_none() {
         b.preemption_bound = Some(2);
     }
+    // Whole-heap operations take all forty class locks (and each unlock is
+    // a scheduling point), which passes loom's default of 1 000 branches
+    // per execution.
+    b.max_branches = 20_000;
     let f = std::sync::Arc::new(f);
     b.check(move || {
         let f = std::sync::Arc::clone(&f);

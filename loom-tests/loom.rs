@@ -20,7 +20,13 @@
 //! - (f) a full batch stack overflowing to spans while another thread takes
 //!   the stacked batch;
 //! - (g) a span emptied (freed and coalesced with its neighbour) while
-//!   another thread carves a new span of the same class.
+//!   another thread carves a new span of the same class;
+//! - (h) the same across two classes: each class has its own lock, and the
+//!   two threads meet only in the page heap, one returning an emptied span
+//!   while the other takes a fresh one, possibly the run right beside it;
+//! - (i) whole-heap operations (statistics, trim, the invariant walker),
+//!   which take every lock in the lock order, racing a refill that holds
+//!   its class lock while it takes the page-heap lock for a fresh span.
 //!
 //! Each checks conservation with a shadow set (no block handed out twice,
 //! none freed that is not live), runs the heap's invariant walker, and ends
@@ -54,6 +60,8 @@ use common::{Live, assert_conserved, model};
 const CLASS: usize = 1;
 /// 32 KiB blocks: two per span, so two allocations fill a span.
 const BIG_CLASS: usize = 39;
+/// 28 KiB blocks: another class whose spans also come from the page heap.
+const OTHER_BIG_CLASS: usize = 38;
 /// Blocks per batch in every model heap.
 const BATCH: u32 = 2;
 
@@ -324,6 +332,64 @@ fn an_emptied_span_coalesces_while_another_thread_carves_the_same_class() {
 /// (d) The once-publication behind the process-wide thread-exit hook:
 /// two threads race to create it; both end up with one winner's value and
 /// the loser's value is discarded exactly once.
+/// (h) As (g), across two classes: the span of two big blocks empties on
+/// one thread (under its class lock, then the page-heap lock) while the
+/// other thread, under another class's lock, takes a fresh span from the
+/// page heap: the run right beside the emptied span, or its very pages.
+/// Only the page-heap lock orders them.
+#[test]
+fn spans_of_two_classes_are_returned_and_carved_through_one_page_heap() {
+    model(|| {
+        let heap = small_heap(1);
+        let live = Arc::new(Live::default());
+        let full: Vec<usize> = (0..2)
+            .map(|_| {
+                let p = heap.alloc_uncached(BIG_CLASS);
+                live.handed_out(p);
+                p as usize
+            })
+            .collect();
+        let (h2, l2) = (Arc::clone(&heap), Arc::clone(&live));
+        let t = common::spawn(move || {
+            for p in full {
+                l2.returned(p as *mut u8);
+                // SAFETY: a live block of BIG_CLASS from `h2`.
+                unsafe { h2.free_uncached(p as *mut u8, BIG_CLASS) };
+            }
+        });
+        let p = heap.alloc_uncached(OTHER_BIG_CLASS);
+        live.handed_out(p);
+        heap.check().unwrap();
+        live.returned(p);
+        // SAFETY: a live block of OTHER_BIG_CLASS from `heap`.
+        unsafe { heap.free_uncached(p, OTHER_BIG_CLASS) };
+        t.join().unwrap();
+        assert_conserved(&heap);
+    });
+}
+
+/// (i) One thread refills a class whose first refill needs a fresh span
+/// (class lock, then the page-heap lock inside it) and flushes; the other
+/// takes a statistics snapshot, trims and walks the invariants, each of
+/// which takes every lock of the heap, in the lock order.
+#[test]
+fn whole_heap_operations_race_a_refill_that_takes_a_fresh_span() {
+    model(|| {
+        let heap = small_heap(1);
+        let live = Arc::new(Live::default());
+        let t = common::spawn(churn(Arc::clone(&heap), Arc::clone(&live)));
+        // The churn refills at most three blocks (one, then a batch of two),
+        // and a snapshot never sees more come back than went out.
+        let s = heap.stats();
+        assert!(s.bytes_in_use <= 3 * 32, "{s:?}");
+        assert!(s.small_blocks_flushed <= s.small_blocks_refilled, "{s:?}");
+        heap.trim();
+        heap.check().unwrap();
+        t.join().unwrap();
+        assert_conserved(&heap);
+    });
+}
+
 #[test]
 fn lazy_process_wide_hook_initialisation_publishes_one_value() {
     model(|| {
