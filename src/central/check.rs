@@ -102,7 +102,6 @@ impl Everything<'_> {
         let mut region_bytes = 0usize;
         let mut regions = 0usize;
         let mut small_out = 0usize;
-        let mut empty_regions = 0usize;
         let mut dirty_pages = 0usize;
         let mut small_out_counted = 0usize;
         let owner = self.owner;
@@ -220,9 +219,6 @@ impl Everything<'_> {
                 if region_free != (*r).free_pages {
                     return Err("region free-page count is wrong");
                 }
-                if region_free == (*r).npages - (*r).first_page {
-                    empty_regions += 1;
-                }
                 free_pages += region_free;
                 prev = r;
                 r = (*r).next;
@@ -299,9 +295,6 @@ impl Everything<'_> {
             }
             let c = &ps.c;
             let hs = &*self.huge;
-            if empty_regions > 1 {
-                return Err("more wholly free regions kept than the reserve allows");
-            }
             if c.free_pages != free_pages
                 || c.large_pages != large_pages
                 || c.region_bytes != region_bytes

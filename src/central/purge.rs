@@ -17,15 +17,22 @@
 //!
 //! Policies, with why:
 //! - Dirty pages (free but maybe resident) are bounded: at most
-//!   `max(DIRTY_MIN_BYTES, mapped / DIRTY_FRACTION, 2 × the largest span
-//!   freed within PURGE_DELAY_MS)` = max(8 MiB, 1/8 of the mapped region
-//!   bytes, twice the latest big buffer). A free that passes the bound
+//!   `max(DIRTY_MIN_BYTES, in use / DIRTY_FRACTION, 2 × the largest span
+//!   freed within PURGE_DELAY_MS)` = max(8 MiB, 1/8 of the region bytes in
+//!   use, twice the latest big buffer), raised to twice the most large
+//!   pages in use over the last delay while large allocations keep reusing
+//!   resident pages (threads cycling big buffers together). A free that passes the bound
 //!   purges the oldest free runs (`MADV_DONTNEED`) until half the bound is
 //!   left, so a program that frees everything is back near its starting
 //!   RSS at once (1 GiB freed: 2.7 MiB at start, 12.3 MiB right after). The
 //!   last term keeps a buffer that is freed and taken again in a loop
 //!   resident: without it, 64 KiB–32 MiB buffers ran 160× slower, faulting
 //!   every page on every cycle.
+//! - Wholly free regions stay mapped until free for [`PURGE_DELAY_MS`]
+//!   (the largest is kept as the reserve), so threads cycling big buffers
+//!   across regions reuse them resident instead of mapping fresh ones.
+//! - Large requests (≥ 128 KiB) take the run with the most of its front
+//!   resident when one has any, before the best fit (`page_heap.rs`).
 //! - Each run's dirty count is exact while its resident pages are a prefix
 //!   of it (`PageDesc::dirty_front`: the common case, as buffers reuse the
 //!   front of a free run) and an over-estimate otherwise, never an
@@ -51,7 +58,7 @@ pub const PURGE_DELAY_MS: u64 = 100;
 /// The dirty-page bound's floor: a heap may keep this many bytes of free
 /// but resident pages however small it is (see `enforce_dirty_bound`).
 pub const DIRTY_MIN_BYTES: usize = 8 << 20;
-/// The dirty-page bound's share of the mapped region bytes: 1/8.
+/// The dirty-page bound's share of the region bytes in use: 1/8.
 pub const DIRTY_FRACTION: usize = 8;
 
 impl PageState {
@@ -61,18 +68,109 @@ impl PageState {
             return;
         }
         self.next_purge_ms = now + PURGE_DELAY_MS / 2;
+        self.large_peak_prev = self.large_peak;
+        self.large_peak = self.c.large_pages;
         // SAFETY: lock held.
-        unsafe { self.purge_older_than(now, PURGE_DELAY_MS) };
+        unsafe {
+            self.purge_older_than(now, PURGE_DELAY_MS);
+            self.unmap_idle_regions(now);
+        }
+    }
+
+    /// Unmaps every region that has been wholly free for the purge delay,
+    /// except the reserve: the largest wholly free region (the most
+    /// recently freed among equals), kept so that a heap that keeps needing
+    /// a big region does not map and unmap it on every cycle.
+    ///
+    /// Why not at once: with several threads cycling big buffers, each
+    /// region became wholly free in turn and the one just freed (still
+    /// resident) was unmapped, only for the next buffer to map a fresh one
+    /// and fault every page in: 64 KiB–32 MiB buffers at 2 threads ran at
+    /// 0.22× System with 6× its page faults. The dirty bound still purges
+    /// an empty region's pages early if they are too many.
+    ///
+    /// # Safety
+    /// The page-heap lock is held.
+    pub(super) unsafe fn unmap_idle_regions(&mut self, now: u64) {
+        let empty = |r: *mut RegionHeader| {
+            // SAFETY: `r` is a live region of ours (lock held).
+            unsafe { (*r).free_pages == (*r).npages - (*r).first_page }
+        };
+        let freed_at = |r: *mut RegionHeader| {
+            // SAFETY: a wholly free region's first usable page heads its run.
+            unsafe { (*RegionHeader::desc(r, (*r).first_page)).freed_at }
+        };
+        let mut reserve: *mut RegionHeader = core::ptr::null_mut();
+        let mut r = self.regions;
+        // SAFETY: the region list holds live regions of ours.
+        unsafe {
+            while !r.is_null() {
+                if empty(r)
+                    && (reserve.is_null()
+                        || (*r).map_size > (*reserve).map_size
+                        || ((*r).map_size == (*reserve).map_size
+                            && freed_at(r) > freed_at(reserve)))
+                {
+                    reserve = r;
+                }
+                r = (*r).next;
+            }
+            let mut r = self.regions;
+            while !r.is_null() {
+                let next = (*r).next;
+                if r != reserve && empty(r) && now.saturating_sub(freed_at(r)) >= PURGE_DELAY_MS {
+                    self.bin_remove(RegionHeader::desc(r, (*r).first_page));
+                    self.c.free_pages -= (*r).free_pages;
+                    self.unmap_region(r);
+                }
+                r = next;
+            }
+        }
     }
 
     /// The most dirty (free but maybe resident) pages this heap keeps:
-    /// `max(DIRTY_MIN_BYTES, mapped / DIRTY_FRACTION)`, and at least twice
+    /// `max(DIRTY_MIN_BYTES, region bytes in use / DIRTY_FRACTION)`, and at least twice
     /// the largest span freed within the purge delay, so a program that
     /// keeps freeing and reallocating one big buffer does not fault it in
-    /// again on every cycle.
-    fn dirty_bound_pages(&self) -> usize {
-        let floor = (self.c.region_bytes / DIRTY_FRACTION).max(DIRTY_MIN_BYTES) / PAGE_SIZE;
-        floor.max(2 * self.recent_big_free)
+    /// again on every cycle. While large allocations keep taking resident
+    /// pages (reuse within the purge delay), also at least the most large
+    /// pages in use over the last delay: threads cycling big buffers
+    /// together need that many resident, and with only the single-buffer
+    /// term two threads purged each other's buffers and faulted them back
+    /// in 6× as often as System. A program that frees everything without
+    /// reusing it still drops to the floor at once.
+    pub(super) fn dirty_bound_pages(&self, now: u64) -> usize {
+        // The share is of the region bytes in use, not mapped: wholly free
+        // regions stay mapped for a purge delay, and counting them let a
+        // heap that had just freed 1 GiB keep 128 MiB of it resident.
+        let in_use = self.c.region_bytes - self.c.free_pages * PAGE_SIZE;
+        let floor = (in_use / DIRTY_FRACTION).max(DIRTY_MIN_BYTES) / PAGE_SIZE;
+        let bound = floor.max(2 * self.recent_big_free);
+        if self.reused_at != 0 && now.saturating_sub(self.reused_at) < PURGE_DELAY_MS {
+            bound.max(2 * self.large_peak.max(self.large_peak_prev))
+        } else {
+            bound
+        }
+    }
+
+    /// Notes whether the run `d`, about to give its first `n` pages to a
+    /// large allocation, has most of them resident (reuse, for
+    /// [`Self::dirty_bound_pages`]).
+    ///
+    /// # Safety
+    /// `d` is a free head of ours (lock held).
+    pub(super) unsafe fn note_reuse(&mut self, d: *mut PageDesc, n: usize, now: u64) {
+        // SAFETY: caller's precondition.
+        let covered = unsafe {
+            if (*d).dirty_front {
+                ((*d).dirty as usize).min(n)
+            } else {
+                0
+            }
+        };
+        if n >= 16 && 2 * covered >= n {
+            self.reused_at = now.max(1);
+        }
     }
 
     /// Records a freed span of `n` pages for [`Self::dirty_bound_pages`]:
@@ -111,7 +209,7 @@ impl PageState {
     /// are purged until half the bound is left (hysteresis, so a heap at
     /// the bound does not purge on every free).
     pub(super) unsafe fn enforce_dirty_bound(&mut self, now: u64) {
-        let bound = self.dirty_bound_pages();
+        let bound = self.dirty_bound_pages(now);
         if self.c.dirty_pages <= bound {
             return;
         }
@@ -200,7 +298,7 @@ impl PageState {
         self.c.purges += 1;
     }
 
-    unsafe fn purge_older_than(&mut self, now: u64, age: u64) {
+    pub(super) unsafe fn purge_older_than(&mut self, now: u64, age: u64) {
         for b in 0..NUM_BINS {
             let mut d = self.bins[b];
             // SAFETY: bins hold live free heads of our regions.
@@ -349,7 +447,7 @@ mod tests {
             .map(|_| (page_run(&h, mib), page_run(&h, mib)))
             .collect();
         assert_eq!(h.stats(None).regions, 1);
-        let bound = h.pages.locked(|s| s.dirty_bound_pages());
+        let bound = h.pages.locked(|s| s.dirty_bound_pages(os::now_ms()));
         assert_eq!(
             bound * PAGE_SIZE,
             DIRTY_MIN_BYTES,
@@ -404,7 +502,7 @@ mod tests {
         }
         let s = h.stats(None);
         assert_eq!(s.purges, 0, "the bound follows the buffer: {s:?}");
-        let bound = h.pages.locked(|s| s.dirty_bound_pages());
+        let bound = h.pages.locked(|s| s.dirty_bound_pages(os::now_ms()));
         assert_eq!(bound, 2 * pages);
         release(h);
     }

@@ -3,6 +3,7 @@
 
 use super::page_heap::{NUM_BINS, bin_of, bin_range};
 use super::*;
+use crate::central::purge::PURGE_DELAY_MS;
 use crate::region::{MAX_REGION_PAGES, MIN_REGION_SIZE};
 
 pub(crate) fn page_run(h: &CentralHeap, pages: usize) -> *mut u8 {
@@ -83,32 +84,42 @@ fn best_fit_picks_the_smallest_run_that_fits() {
     release(h);
 }
 
+/// Lets the purge delay pass, then runs the decay as the next page-heap
+/// allocation or free would.
+fn after_the_delay(h: &CentralHeap) {
+    std::thread::sleep(std::time::Duration::from_millis(PURGE_DELAY_MS + 20));
+    h.pages.locked(|s| {
+        // SAFETY: lock held.
+        unsafe { s.maybe_purge(os::now_ms()) }
+    });
+}
+
 #[test]
-fn wholly_free_regions_beyond_the_reserve_are_unmapped() {
+fn wholly_free_regions_beyond_the_reserve_are_unmapped_after_the_delay() {
     let h = CentralHeap::new();
     // Each request needs a region of its own (more than half of 1 MiB... of each).
     let big = (MIN_REGION_SIZE / PAGE_SIZE) * 3 / 4;
     let a = page_run(&h, big);
     let b = page_run(&h, big * 2);
     let c = page_run(&h, big * 4);
-    let s = h.stats(None);
-    assert_eq!(s.regions, 3);
+    assert_eq!(h.stats(None).regions, 3);
     free(&h, a);
-    assert_eq!(
-        h.stats(None).regions,
-        3,
-        "first empty region is kept as the reserve"
-    );
     free(&h, b);
     assert_eq!(
         h.stats(None).regions,
-        2,
-        "a second empty region is unmapped"
+        3,
+        "wholly free regions stay mapped while they may be reused"
+    );
+    after_the_delay(&h);
+    let s = h.stats(None);
+    assert_eq!(
+        (s.regions, s.unmaps),
+        (2, 1),
+        "after the delay, only the reserve (the larger) is kept: {s:?}"
     );
     free(&h, c);
-    assert_eq!(h.stats(None).regions, 1);
-    let s = h.stats(None);
-    assert_eq!(s.unmaps, 2);
+    after_the_delay(&h);
+    assert_eq!(h.stats(None).regions, 1, "the largest one is the reserve");
     h.trim();
     assert_eq!(h.stats(None).regions, 0, "trim releases the reserve too");
     h.check().unwrap();
@@ -123,6 +134,7 @@ fn the_largest_empty_region_is_kept_as_the_reserve() {
     assert_eq!(h.stats(None).regions, 2);
     free(&h, small);
     free(&h, big);
+    after_the_delay(&h);
     let s = h.stats(None);
     assert_eq!(
         (s.regions, s.bytes_mapped),
@@ -137,6 +149,64 @@ fn the_largest_empty_region_is_kept_as_the_reserve() {
         free(&h, a);
     }
     assert_eq!(h.stats(None).maps, s.maps, "no map/unmap cycle");
+    release(h);
+}
+
+#[test]
+fn threads_cycling_big_buffers_together_keep_them_resident() {
+    // Two buffers of 24 MiB freed and taken again in turn, as two threads
+    // cycling big buffers do: neither purges the other's pages, and no
+    // region is unmapped only to be mapped again.
+    let h = CentralHeap::new();
+    let pages = (24 << 20) / PAGE_SIZE;
+    let mut a = page_run(&h, pages);
+    let mut b = page_run(&h, pages);
+    // SAFETY: both blocks are ours and writable.
+    unsafe {
+        a.write_bytes(1, pages * PAGE_SIZE);
+        b.write_bytes(1, pages * PAGE_SIZE);
+    }
+    let before = h.stats(None);
+    for _ in 0..20 {
+        free(&h, a);
+        a = page_run(&h, pages);
+        free(&h, b);
+        b = page_run(&h, pages);
+    }
+    let s = h.stats(None);
+    assert_eq!(s.purges, before.purges, "nothing purged: {s:?}");
+    assert_eq!(s.maps, before.maps, "nothing mapped again: {s:?}");
+    free(&h, a);
+    free(&h, b);
+    release(h);
+}
+
+#[test]
+fn a_large_request_prefers_the_run_whose_pages_are_resident() {
+    let h = CentralHeap::new();
+    let big = 64; // pages
+    // [hot: 4×big | fence | cold: big + 8 | fence]; best fit alone would
+    // pick the cold run, the tighter one.
+    let hot = page_run(&h, 4 * big);
+    let f1 = page_run(&h, 1);
+    let cold = page_run(&h, big + 8);
+    let f2 = page_run(&h, 1);
+    free(&h, cold);
+    h.pages.locked(|s| {
+        // SAFETY: lock held. Only the cold run is free: it is purged.
+        unsafe { s.purge_older_than(u64::MAX, 0) };
+    });
+    // SAFETY: the block is ours and writable.
+    unsafe { hot.write_bytes(1, 4 * big * PAGE_SIZE) };
+    free(&h, hot);
+    let p = page_run(&h, big);
+    assert_eq!(p, hot, "the resident run wins over the tighter cold one");
+    free(&h, p);
+    let q = page_run(&h, 8);
+    assert_eq!(q, cold, "small requests still take the best fit");
+    free(&h, q);
+    free(&h, f1);
+    free(&h, f2);
     release(h);
 }
 
