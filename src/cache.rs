@@ -17,9 +17,11 @@
 //! slow paths call nothing but the central heap, which makes no call that
 //! can re-enter (system calls only).
 //!
-//! Limits adapt to use (slow start, as in tcmalloc): a list starts with
-//! `max_len = 1`; a miss fetches `min(max_len, batch)` blocks and raises
-//! `max_len` by 1 while it is below one batch, then by a batch at a time up to
+//! Limits adapt to use (slow start): a list starts with `max_len = 1`; a
+//! miss fetches `min(max_len, batch)` blocks and doubles `max_len` while it
+//! is below one batch (tcmalloc adds 1; doubling reaches a batch in 6 misses
+//! instead of 63, which is most of a short-lived thread's central
+//! traffic), then raises it by a batch at a time up to
 //! `8 × batch` — so a class that keeps missing earns a deeper list. A list that
 //! overflows gives back one batch; after more than 3 overflows at full
 //! depth it also shrinks by a batch, so a thread that only frees (a consumer)
@@ -50,13 +52,16 @@ const MAX_OVERAGES: u32 = 3;
 /// One class's free list.
 ///
 /// Invariant: `head` starts a null-terminated list of exactly `len` free
-/// blocks of this class, owned by this cache.
+/// blocks of this class, owned by this cache. `reported` is the length
+/// last reported to the central heap (its figure for this class lags by
+/// the blocks pushed and popped since).
 #[derive(Clone, Copy)]
 struct FreeList {
     head: *mut Block,
     len: u32,
     max_len: u32,
     overages: u32,
+    reported: u32,
 }
 
 /// A thread's cache of free blocks, one list per size class.
@@ -64,12 +69,10 @@ struct FreeList {
 /// Invariant: every block on a list is free, of that list's class, and was
 /// handed out by the central heap this cache is always used with (the
 /// binding layer pairs each cache with one central heap for its life).
-/// `reported` is the cached-bytes figure last given to that central heap.
 /// `capacity == Σ (max_len − 1) × block_size ≤ THREAD_BUDGET`.
 pub struct ThreadCache {
     lists: [FreeList; NUM_CLASSES],
     capacity: usize,
-    reported: usize,
 }
 
 const fn initial_lists() -> [FreeList; NUM_CLASSES] {
@@ -78,7 +81,19 @@ const fn initial_lists() -> [FreeList; NUM_CLASSES] {
         len: 0,
         max_len: 1,
         overages: 0,
+        reported: 0,
     }; NUM_CLASSES]
+}
+
+/// How much a list's limit grows on a miss (or an overflow below one
+/// batch): doubling up to a batch, then a batch at a time.
+#[inline]
+fn slow_start_step(max_len: u32, batch: u32) -> u32 {
+    if max_len < batch {
+        max_len.min(batch - max_len)
+    } else {
+        batch
+    }
 }
 
 impl Default for ThreadCache {
@@ -93,7 +108,6 @@ impl ThreadCache {
         ThreadCache {
             lists: initial_lists(),
             capacity: 0,
-            reported: 0,
         }
     }
 
@@ -174,7 +188,9 @@ impl ThreadCache {
         }
     }
 
-    /// Bytes of free blocks on all lists.
+    /// Bytes of free blocks on all lists (tests; exchanges report one
+    /// class at a time).
+    #[cfg(test)]
     pub(crate) fn cached_bytes(&self) -> usize {
         self.lists
             .iter()
@@ -183,13 +199,15 @@ impl ThreadCache {
             .sum()
     }
 
-    /// The change in cached bytes since the last exchange with the central
-    /// heap, recorded as reported. The central heap's figure therefore lags
-    /// by at most the blocks moved in the latest exchange.
-    fn report(&mut self) -> isize {
-        let now = self.cached_bytes();
-        let delta = now as isize - self.reported as isize;
-        self.reported = now;
+    /// The change in `class`'s cached bytes since its last exchange with
+    /// the central heap, recorded as reported: O(1), one class at a time,
+    /// so an exchange does not walk every list. The central heap's figure
+    /// for a class lags by the blocks pushed and popped since its last
+    /// exchange.
+    fn report(&mut self, class: usize) -> isize {
+        let list = &mut self.lists[class];
+        let delta = (list.len as isize - list.reported as isize) * block_size(class) as isize;
+        list.reported = list.len;
         delta
     }
 
@@ -225,7 +243,7 @@ impl ThreadCache {
         crate::reentry::point(crate::reentry::Site::Refill);
         let batch = central.batch(class);
         let want = self.lists[class].max_len.min(batch) as usize;
-        let delta = self.report();
+        let delta = self.report(class);
         let (head, count) = central.alloc_batch(class, want, delta);
         if count == 0 {
             return ptr::null_mut();
@@ -234,7 +252,7 @@ impl ThreadCache {
         // SAFETY: `head` starts a list of `count` fresh blocks now owned here.
         list.head = unsafe { (*head).next };
         list.len = count as u32 - 1;
-        let grow = if list.max_len < batch { 1 } else { batch };
+        let grow = slow_start_step(list.max_len, batch);
         // SAFETY: forwarded precondition.
         unsafe { self.try_grow(central, class, grow) };
         head.cast()
@@ -255,7 +273,7 @@ impl ThreadCache {
         unsafe { self.release(central, class, l.max_len.min(batch) as usize) };
         if l.max_len < batch {
             // SAFETY: forwarded precondition.
-            unsafe { self.try_grow(central, class, 1) };
+            unsafe { self.try_grow(central, class, slow_start_step(l.max_len, batch)) };
         } else {
             let list = &mut self.lists[class];
             list.overages += 1;
@@ -289,7 +307,7 @@ impl ThreadCache {
             }
             list.len -= take as u32;
             n -= take;
-            let delta = self.report();
+            let delta = self.report(class);
             // SAFETY: the detached blocks are free blocks of `class` from `central`.
             unsafe { central.free_batch(class, head, take, delta) };
         }
@@ -323,12 +341,12 @@ impl ThreadCache {
             unsafe { self.release(central, class, len) };
             self.set_max_len(class, 1);
             self.lists[class].overages = 0;
-        }
-        let delta = self.report();
-        if delta != 0 {
-            // Record the final report with an empty exchange.
-            // SAFETY: an empty list is a valid (empty) batch.
-            unsafe { central.free_batch(0, ptr::null_mut(), 0, delta) };
+            let delta = self.report(class);
+            if delta != 0 {
+                // Record the final report with an empty exchange.
+                // SAFETY: an empty list is a valid (empty) batch.
+                unsafe { central.free_batch(class, ptr::null_mut(), 0, delta) };
+            }
         }
     }
 }
@@ -361,9 +379,12 @@ mod tests {
                 // SAFETY: valid class; `c` is only used with `h`.
                 live.push(unsafe { c.alloc(h, class) });
             }
+            // 1, 2, 4, ... up to a batch (log2(batch) misses), then one
+            // more miss adds a whole batch.
             assert_eq!(
-                misses, batch,
-                "one step per miss up to a batch, then a batch per miss"
+                misses,
+                batch.trailing_zeros() + 1,
+                "doubling per miss up to a batch, then a batch per miss"
             );
             assert_eq!(c.lists[class].max_len, 2 * batch);
             assert!(c.lists[class].max_len <= MAX_BATCHES_PER_LIST * batch);

@@ -58,6 +58,12 @@ pub const PURGE_DELAY_MS: u64 = 100;
 /// The dirty-page bound's floor: a heap may keep this many bytes of free
 /// but resident pages however small it is (see `enforce_dirty_bound`).
 pub const DIRTY_MIN_BYTES: usize = 8 << 20;
+/// Large allocations of at least this many pages (1 MiB) that take
+/// mostly resident pages mark a heap as cycling big buffers (see
+/// `dirty_bound_pages`). Smaller blocks are served well by the floor; with
+/// 128 KiB, refilling the holes of freed 64 KiB objects counted as cycling
+/// and kept 600 MiB resident after everything was freed.
+const REUSE_MIN_PAGES: usize = (1 << 20) / PAGE_SIZE;
 /// The dirty-page bound's share of the region bytes in use: 1/8.
 pub const DIRTY_FRACTION: usize = 8;
 
@@ -168,7 +174,7 @@ impl PageState {
                 0
             }
         };
-        if n >= 16 && 2 * covered >= n {
+        if n >= REUSE_MIN_PAGES && 2 * covered >= n {
             self.reused_at = now.max(1);
         }
     }
