@@ -80,11 +80,14 @@ for p in $programs; do
 done
 
 memalloc_so=${MEMALLOC_SO:-}
+memalloc_built=1
 if [ -z "$memalloc_so" ]; then
     say "cargo build --release --features override (target dir $out/cargo)"
     if (cd "$root" && "${CARGO:-cargo}" build --release --features override \
         --target-dir "$out/cargo" >&2); then
         memalloc_so="$out/cargo/release/libmemalloc.so"
+    else
+        memalloc_built=0
     fi
 fi
 
@@ -109,8 +112,10 @@ add() { # name preload
 if [ -n "$memalloc_so" ] && [ -e "$memalloc_so" ]; then
     add memalloc "$memalloc_so"
     echo "c alloc=memalloc status=ok lib=$memalloc_so version=$(git -C "$root" rev-parse --short=12 HEAD 2>/dev/null || echo '?')"
+elif [ $memalloc_built = 0 ]; then
+    echo "c alloc=memalloc status=failed what=cargo-build"
 else
-    echo "c alloc=memalloc status=missing what=libmemalloc.so"
+    echo "c alloc=memalloc status=missing what=$memalloc_so"
 fi
 add glibc ""
 echo "c alloc=glibc status=ok lib=none version=$(getconf GNU_LIBC_VERSION 2>/dev/null | awk '{ print $2 }')"

@@ -501,7 +501,8 @@ fn c_results(root: &Path, out: &Path, quick: bool) -> CResults {
         label: "ring of 1000 live, 16–256 B".into(),
         ..Row::default()
     };
-    let mut missing: Vec<(String, String)> = Vec::new();
+    // Allocators with no figures at all, and what their cells say.
+    let mut absent: Vec<(String, String)> = Vec::new();
     for line in &r.lines {
         let f = fields(line);
         let (Some(&alloc), status) = (f.get("alloc"), f.get("status").copied()) else {
@@ -536,7 +537,17 @@ fn c_results(root: &Path, out: &Path, quick: bool) -> CResults {
                         "–".into(),
                     ),
                 );
-                missing.push((alloc.to_string(), "not installed".into()));
+                absent.push((alloc.to_string(), "not installed".into()));
+            }
+            (None, Some("failed")) if alloc != "all" => {
+                r.libs.insert(
+                    alloc.to_string(),
+                    (
+                        format!("failed: `{what}` (see the report's output)"),
+                        "–".into(),
+                    ),
+                );
+                absent.push((alloc.to_string(), "failed".into()));
             }
             (Some("ring"), Some("missing")) => {
                 instr.note.insert(alloc.to_string(), format!("no {what}"));
@@ -577,7 +588,7 @@ fn c_results(root: &Path, out: &Path, quick: bool) -> CResults {
             _ => {}
         }
     }
-    for (alloc, note) in missing {
+    for (alloc, note) in absent {
         for (_, _, row) in rows.iter_mut() {
             row.note.insert(alloc.clone(), note.clone());
         }
@@ -957,9 +968,11 @@ fn c_section(o: &mut String, c: &CResults, quick: bool) {
          - **larson**: threads replace random slots of one shared array (2000 slots per thread, 16–1024 B) by atomic exchange, so with T threads a freed block came from another thread with probability about (T−1)/T.\n\
          - **short-lived threads**: {} threads in all, 8 alive at a time, each doing 2000 malloc/free of 16–256 B (up to 64 live) and exiting; the time includes `pthread_create` and `pthread_join`.\n\
          - **ring** (instruction counts): 1000 live blocks of 16–256 B, each step frees the oldest and allocates a new one, run under `valgrind --tool=callgrind` for {} and twice as many steps; the difference divided by the step count is one step's cost with start-up and exit cancelled, and the loop's own {} instructions per step (the same program with malloc and free replaced by stand-ins) are subtracted. Callgrind counts exactly, so this figure is free of the machine's noise.\n",
-        c.churn_threads.as_deref().unwrap_or("?"),
-        c.ring_steps.as_deref().unwrap_or("?"),
-        c.loop_instr.as_deref().unwrap_or("?")
+        c.churn_threads.as_deref().unwrap_or("thousands of"),
+        c.ring_steps.as_deref().unwrap_or("N"),
+        c.loop_instr
+            .as_deref()
+            .unwrap_or("(not measured in this run)")
     );
     if let Some(p) = &c.problem {
         let _ = writeln!(o, "> **Not measured in full**: {p}.\n");
