@@ -2,21 +2,25 @@
 //! `benchmarks.svg` (at the workspace root unless `--out DIR`).
 //!
 //! ```text
-//! cargo run --release -p memalloc-bench --example report            # about 5–8 min on 2 cores
+//! cargo run --release -p memalloc-bench --example report            # about 9–12 min on 2 cores
 //! cargo run --release -p memalloc-bench --example report -- --quick # about 2 min, checks the pipeline
 //! ```
 //!
 //! Steps: builds the `ga_*` examples; runs the criterion groups (a)–(f) of
 //! `memalloc_bench::suite` in this process (warm-up 1 s, measurement 2 s
-//! per function); runs each `ga_*` program's `throughput` (c, d, g, h as
+//! per function), then its central-tier groups ((f) on 1–8 threads, (i),
+//! (j); warm-up 0.5 s, measurement 1.5 s, to keep the run short); runs each
+//! `ga_*` program's `throughput` (c, d, f, g, h, i, j as
 //! `#[global_allocator]`, median of 3) and, one process per allocator and
-//! scenario, `memory`; then writes the report. Figures are throughputs and
-//! RSS; every ratio is against memalloc in the same run.
+//! scenario, `memory`; runs `bench-c/run.sh` (C programs under `LD_PRELOAD`
+//! of each allocator installed); then writes the report. Figures are
+//! throughputs, RSS and instruction counts; every ratio is against memalloc
+//! in the same run.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
 use criterion::Criterion;
@@ -26,6 +30,9 @@ use memalloc_bench::ALLOCATORS;
 fn names() -> impl Iterator<Item = &'static str> {
     ALLOCATORS.iter().map(|a| a.0)
 }
+
+/// The allocators of the C benchmarks (`bench-c/run.sh`), in report order.
+const C_ALLOCATORS: [&str; 5] = ["memalloc", "glibc", "jemalloc", "tcmalloc", "mimalloc"];
 
 struct Opts {
     quick: bool,
@@ -60,9 +67,12 @@ fn usage() -> ! {
 #[derive(Default)]
 struct Row {
     label: String,
-    /// Thread count for the chart (larson and prodcon rows).
+    /// Workload key and thread count, for the chart (rows that run at
+    /// several thread counts).
     chart: Option<(&'static str, usize)>,
     rate: BTreeMap<String, f64>,
+    /// What a cell without a figure says ("not installed", "failed").
+    note: BTreeMap<String, String>,
 }
 
 /// One `mem` line, in KiB.
@@ -115,6 +125,18 @@ fn main() {
         .output_directory(&crit_dir);
     memalloc_bench::suite::compare(&mut c);
     c.final_summary();
+    // 48 functions that each spawn threads for every sample: shorter
+    // measurements keep the whole report within minutes.
+    let (warm, measure) = if opts.quick { (0.2, 0.4) } else { (0.5, 1.5) };
+    eprintln!(
+        "== criterion: (f) on 1–8 threads, (i), (j), warm-up {warm} s, measurement {measure} s"
+    );
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_secs_f64(warm))
+        .measurement_time(Duration::from_secs_f64(measure))
+        .output_directory(&crit_dir);
+    memalloc_bench::suite::central(&mut c);
+    c.final_summary();
     let criterion_rows = criterion_rows(&crit_dir);
 
     // 3. Global-allocator throughput, one process per allocator.
@@ -158,6 +180,15 @@ fn main() {
         }
     }
 
+    // 5. C programs under LD_PRELOAD of each allocator that is installed.
+    eprintln!("== bench-c/run.sh");
+    let c_out = exe_dir
+        .parent()
+        .and_then(|p| p.parent())
+        .expect("target dir")
+        .join("bench-c");
+    let c_bench = c_results(&root, &c_out, opts.quick);
+
     let load_end = loadavg();
     let command = format!(
         "cargo run{} -p memalloc-bench --example report{}",
@@ -176,7 +207,13 @@ fn main() {
         criterion_rows: &criterion_rows,
         ga_rows: &ga_rows,
         mem: &mem,
-        raw_lines: ga_lines.iter().chain(&mem_lines).cloned().collect(),
+        c_bench: &c_bench,
+        raw_lines: ga_lines
+            .iter()
+            .chain(&mem_lines)
+            .chain(&c_bench.lines)
+            .cloned()
+            .collect(),
     });
     std::fs::create_dir_all(&opts.out).expect("create output directory");
     let md_path = opts.out.join("BENCHMARKS.md");
@@ -273,12 +310,25 @@ fn criterion_rows(dir: &Path) -> Vec<Row> {
                 ),
                 "e_realloc_growth" => ("(e) realloc growth to 1 B–1 MiB, per buffer".into(), None),
                 "f_large" => ("(f) large 64 KiB–32 MiB, per buffer".into(), None),
+                "f_large_threads" => (
+                    format!("(f) large 64 KiB–32 MiB, {param} thread(s), per buffer"),
+                    Some(("large", num as usize)),
+                ),
+                "i_bursts" => (
+                    format!("(i) bursts of 16 B, {param} thread(s), per object"),
+                    Some(("bursts", num as usize)),
+                ),
+                "j_thread_churn" => (
+                    format!("(j) thread churn, {param} alive, per thread"),
+                    Some(("threadchurn", num as usize)),
+                ),
                 g => (format!("{g} {param}"), None),
             };
             let row = Row {
                 label,
                 chart,
                 rate: ns.into_iter().map(|(a, ns)| (a, 1e9 / ns)).collect(),
+                ..Row::default()
             };
             (num, row)
         })
@@ -323,6 +373,18 @@ fn ga_rows(lines: &[String]) -> Vec<Row> {
                 format!("(d) producer/consumer, {} pair(s), messages/s", t / 2),
                 Some(("prodcon", t)),
             ),
+            "large" => (
+                format!("(f) large 64 KiB–32 MiB, {t} thread(s), buffers/s"),
+                Some(("large", t)),
+            ),
+            "bursts" => (
+                format!("(i) bursts of 16 B, {t} thread(s), objects/s"),
+                Some(("bursts", t)),
+            ),
+            "threadchurn" => (
+                format!("(j) thread churn, {t} alive, threads/s"),
+                Some(("threadchurn", t)),
+            ),
             "btreemap" => (
                 "(g) BTreeMap<String, Vec<u64>>, inserts+lookups/s".into(),
                 None,
@@ -341,10 +403,203 @@ fn ga_rows(lines: &[String]) -> Vec<Row> {
                 label,
                 chart,
                 rate: BTreeMap::from([(alloc.to_string(), rate)]),
+                ..Row::default()
             }),
         }
     }
+    // By workload letter; within one, in the programs' order (thread counts
+    // ascending).
+    rows.sort_by(|a, b| a.label[..3].cmp(&b.label[..3]));
     rows
+}
+
+/// What `bench-c/run.sh` measured and reported.
+#[derive(Default)]
+struct CResults {
+    /// Throughput rows (mixed, larson, threads).
+    rows: Vec<Row>,
+    /// Instructions per free+malloc pair (ring); lower is better.
+    instr: Vec<Row>,
+    /// Instructions of the ring loop alone, per step, as subtracted.
+    loop_instr: Option<String>,
+    /// Steps of the shorter ring run; threads in all of one threads run.
+    ring_steps: Option<String>,
+    churn_threads: Option<String>,
+    /// Allocator -> (library, version), or why it is absent.
+    libs: BTreeMap<String, (String, String)>,
+    /// Why the C benchmarks did not run (at all or in full).
+    problem: Option<String>,
+    /// The `c ...` result lines, for the raw listing.
+    lines: Vec<String>,
+}
+
+/// Runs `bench-c/run.sh` (building its programs and memalloc's override
+/// library under `out`) and reads its result lines. An allocator or tool
+/// that is not installed becomes a note in the tables, not a failure.
+fn c_results(root: &Path, out: &Path, quick: bool) -> CResults {
+    let mut cmd = Command::new("bash");
+    cmd.arg(root.join("bench-c").join("run.sh"))
+        .arg("--out")
+        .arg(out)
+        .current_dir(root)
+        .stderr(Stdio::inherit());
+    if quick {
+        cmd.arg("--quick");
+    }
+    let mut r = CResults::default();
+    let stdout = match cmd.output() {
+        Ok(o) => {
+            if !o.status.success() {
+                r.problem = Some(format!("`bench-c/run.sh` failed ({})", o.status));
+            }
+            String::from_utf8_lossy(&o.stdout).into_owned()
+        }
+        Err(e) => {
+            r.problem = Some(format!("could not run `bash bench-c/run.sh`: {e}"));
+            String::new()
+        }
+    };
+    eprint!("{stdout}");
+    r.lines = stdout
+        .lines()
+        .filter(|l| l.starts_with("c "))
+        .map(str::to_string)
+        .collect();
+
+    // The rows, in a fixed order, so an allocator that is missing still
+    // has its cells.
+    let mut rows: Vec<(&str, usize, Row)> = vec![(
+        "mixed",
+        1,
+        "mixed sizes 8 B–16 KiB, 1 thread, free+malloc pairs/s".to_string(),
+    )]
+    .into_iter()
+    .chain([1, 2, 4, 8].map(|t| {
+        (
+            "larson",
+            t,
+            format!("larson, {t} thread(s), replacements/s"),
+        )
+    }))
+    .chain([(
+        "threads",
+        8,
+        "short-lived threads, 8 alive, threads/s".to_string(),
+    )])
+    .map(|(p, t, label)| {
+        (
+            p,
+            t,
+            Row {
+                label,
+                ..Row::default()
+            },
+        )
+    })
+    .collect();
+    let mut instr = Row {
+        label: "ring of 1000 live, 16–256 B".into(),
+        ..Row::default()
+    };
+    // Allocators with no figures at all, and what their cells say.
+    let mut absent: Vec<(String, String)> = Vec::new();
+    for line in &r.lines {
+        let f = fields(line);
+        let (Some(&alloc), status) = (f.get("alloc"), f.get("status").copied()) else {
+            continue;
+        };
+        let what = f.get("what").copied().unwrap_or("?");
+        let package = f
+            .get("package")
+            .map(|p| format!(" (`apt-get install {p}`)"));
+        match (f.get("prog").copied(), status) {
+            (None, Some("ok")) => {
+                let lib = f.get("lib").copied().unwrap_or("?");
+                let lib = if lib == "none" {
+                    "none preloaded: glibc's malloc".to_string()
+                } else {
+                    format!("`{lib}`")
+                };
+                let version = f.get("version").copied().unwrap_or("?").to_string();
+                r.libs.insert(alloc.to_string(), (lib, version));
+            }
+            (None, Some("missing")) if alloc == "all" => {
+                r.problem = Some(format!(
+                    "`{what}` is not installed{}",
+                    package.unwrap_or_default()
+                ));
+            }
+            (None, Some("missing")) => {
+                r.libs.insert(
+                    alloc.to_string(),
+                    (
+                        format!("not installed: `{what}`{}", package.unwrap_or_default()),
+                        "–".into(),
+                    ),
+                );
+                absent.push((alloc.to_string(), "not installed".into()));
+            }
+            (None, Some("failed")) if alloc != "all" => {
+                r.libs.insert(
+                    alloc.to_string(),
+                    (
+                        format!("failed: `{what}` (see the report's output)"),
+                        "–".into(),
+                    ),
+                );
+                absent.push((alloc.to_string(), "failed".into()));
+            }
+            (Some("ring"), Some("missing")) => {
+                instr.note.insert(alloc.to_string(), format!("no {what}"));
+            }
+            (Some("ring"), Some(_)) => {
+                instr.note.insert(alloc.to_string(), "failed".into());
+            }
+            (Some("ring"), None) => {
+                if let Some(x) = f.get("instr_per_pair").and_then(|x| x.parse::<f64>().ok()) {
+                    instr.rate.insert(alloc.to_string(), x);
+                }
+                r.loop_instr = f.get("loop_instr_per_step").map(|x| x.to_string());
+                r.ring_steps = f.get("steps").map(|x| x.to_string());
+            }
+            (Some(prog), status) => {
+                let threads = f.get("threads").and_then(|t| t.parse::<usize>().ok());
+                let Some((_, _, row)) = rows
+                    .iter_mut()
+                    .find(|(p, t, _)| *p == prog && Some(*t) == threads)
+                else {
+                    continue;
+                };
+                match (
+                    status,
+                    f.get("ops_per_sec").and_then(|x| x.parse::<f64>().ok()),
+                ) {
+                    (None, Some(x)) => {
+                        row.rate.insert(alloc.to_string(), x);
+                        if prog == "threads" {
+                            r.churn_threads = f.get("ops").map(|x| x.to_string());
+                        }
+                    }
+                    _ => {
+                        row.note.insert(alloc.to_string(), "failed".into());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    for (alloc, note) in absent {
+        for (_, _, row) in rows.iter_mut() {
+            row.note.insert(alloc.clone(), note.clone());
+        }
+        instr.note.insert(alloc, note);
+    }
+    if r.lines.is_empty() && r.problem.is_none() {
+        r.problem = Some("`bench-c/run.sh` printed no results".into());
+    }
+    r.rows = rows.into_iter().map(|(_, _, row)| row).collect();
+    r.instr = vec![instr];
+    r
 }
 
 struct Context<'a> {
@@ -355,6 +610,7 @@ struct Context<'a> {
     criterion_rows: &'a [Row],
     ga_rows: &'a [Row],
     mem: &'a BTreeMap<(String, String), Mem>,
+    c_bench: &'a CResults,
     raw_lines: Vec<String>,
 }
 
@@ -375,19 +631,36 @@ fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
 }
 
-/// A throughput table: each cell "figure (ratio to memalloc)", best in bold.
+/// A throughput table of the `ALLOCATORS`: each cell "figure (ratio to
+/// memalloc)", best in bold.
 fn rate_table(out: &mut String, rows: &[Row], unit: &str) {
-    let _ = writeln!(
-        out,
-        "| workload ({unit}) | {} |",
-        names().collect::<Vec<_>>().join(" | ")
-    );
-    let _ = writeln!(out, "|---|{}", "---:|".repeat(ALLOCATORS.len()));
+    let names: Vec<&str> = names().collect();
+    figure_table(out, rows, &format!("workload ({unit})"), &names, true);
+}
+
+/// A table with a column per allocator in `names`: each cell "figure
+/// (ratio to memalloc)", the best (highest, or lowest if not
+/// `higher_is_better`) in bold; a cell without a figure shows the row's
+/// note for it, or "–".
+fn figure_table(
+    out: &mut String,
+    rows: &[Row],
+    head: &str,
+    names: &[&str],
+    higher_is_better: bool,
+) {
+    let _ = writeln!(out, "| {head} | {} |", names.join(" | "));
+    let _ = writeln!(out, "|---|{}", "---:|".repeat(names.len()));
     for r in rows {
         let base = r.rate.get("memalloc").copied();
-        let best = r.rate.values().copied().fold(0.0, f64::max);
-        let cells: Vec<String> = names()
-            .map(|a| match (r.rate.get(a), base) {
+        let best = if higher_is_better {
+            r.rate.values().copied().fold(f64::MIN, f64::max)
+        } else {
+            r.rate.values().copied().fold(f64::MAX, f64::min)
+        };
+        let cells: Vec<String> = names
+            .iter()
+            .map(|&a| match (r.rate.get(a), base) {
                 (Some(&x), Some(b)) => {
                     let cell = format!("{} ({:.2}×)", si(x), x / b);
                     if x == best {
@@ -397,7 +670,7 @@ fn rate_table(out: &mut String, rows: &[Row], unit: &str) {
                     }
                 }
                 (Some(&x), None) => si(x),
-                _ => "–".into(),
+                _ => r.note.get(a).cloned().unwrap_or_else(|| "–".into()),
             })
             .collect();
         let _ = writeln!(out, "| {} | {} |", r.label, cells.join(" | "));
@@ -428,7 +701,11 @@ fn shortfalls(cx: &Context) -> Vec<String> {
                     best / m
                 ));
             }
-            let multithreaded = r.chart.is_some_and(|(_, t)| t >= 2) || r.label.starts_with("(h)");
+            // The 2× target is set for the contended workloads only.
+            let multithreaded = r
+                .chart
+                .is_some_and(|(k, t)| (k == "larson" || k == "prodcon") && t >= 2)
+                || r.label.starts_with("(h)");
             if let Some(&s) = r.rate.get("system")
                 && multithreaded
                 && m < 2.0 * s
@@ -439,6 +716,36 @@ fn shortfalls(cx: &Context) -> Vec<String> {
                     m / s
                 ));
             }
+        }
+    }
+    for r in &cx.c_bench.rows {
+        let Some(&m) = r.rate.get("memalloc") else {
+            continue;
+        };
+        if let Some((best_name, &best)) = r.rate.iter().max_by(|a, b| a.1.total_cmp(b.1))
+            && best > m
+        {
+            v.push(format!(
+                "C (LD_PRELOAD): {} — {best_name} is {:.2}× memalloc",
+                r.label,
+                best / m
+            ));
+        }
+    }
+    for r in &cx.c_bench.instr {
+        let Some(&m) = r.rate.get("memalloc") else {
+            continue;
+        };
+        if let Some((best_name, &best)) = r.rate.iter().min_by(|a, b| a.1.total_cmp(b.1))
+            && best < m
+        {
+            v.push(format!(
+                "C (LD_PRELOAD): {} — memalloc executes {:.0}, {best_name} {:.0} ({:.2}× memalloc's count)",
+                r.label,
+                m,
+                best,
+                best / m
+            ));
         }
     }
     let get = |s: &str, a: &str| cx.mem.get(&(s.to_string(), a.to_string())).copied();
@@ -518,17 +825,32 @@ fn markdown(cx: &Context) -> String {
     );
     let _ = writeln!(
         o,
-        "Workloads (a)–(f) of `bench-compare/src/suite.rs`: one process, the same generic code monomorphised for each allocator, which is called directly through its `GlobalAlloc` impl; only those calls are timed (bookkeeping arrays and queues are set up outside the timed part and never allocate while it runs). Figure: operations per second from criterion's median time per iteration. In (d) the queue between threads is a fixed ring, so the messages are the only allocations.\n"
+        "Workloads (a)–(f), (i), (j) of `bench-compare/src/suite.rs`: one process, the same generic code monomorphised for each allocator, which is called directly through its `GlobalAlloc` impl; only those calls are timed (bookkeeping arrays and queues are set up outside the timed part and never allocate while it runs), except in (j), whose time includes spawning and joining the threads. Figure: operations per second from criterion's median time per iteration. In (d) the queue between threads is a fixed ring, so the messages are the only allocations.\n"
+    );
+    let _ = writeln!(
+        o,
+        "Workloads that lean on the central tier from 1, 2, 4 and 8 threads{}:\n\n\
+         - **(f) on several threads**: each thread allocates buffers of 64 KiB–32 MiB in turn, writes one byte per page and frees each at once.\n\
+         - **(i) bursts**: each thread keeps 1024 long-lived 16 B objects (one in 32 of a first burst, so they sit on the spans later bursts use) and builds and frees binary trees of 32 768 nodes of 16 B, whole tree at a time: every burst overflows the thread cache into the central tier and comes back. Figure: objects allocated and freed per second.\n\
+         - **(j) thread churn**: short-lived threads, 1, 2, 4 or 8 alive at a time, each doing 2000 alloc/free of 16–256 B (up to 64 live) and exiting: a thread's first allocation and its exit flush. Figure: threads per second.\n",
+        if cx.quick {
+            ""
+        } else {
+            " (warm-up 0.5 s and measurement 1.5 s per function instead of 1 s and 2 s, to keep the run short)"
+        },
     );
     rate_table(&mut o, cx.criterion_rows, "ops/s");
 
     let _ = writeln!(o, "\n## As the process's `#[global_allocator]`\n");
     let _ = writeln!(
         o,
-        "Workloads (c), (d), (g), (h) written as ordinary Rust (`Box`, `Vec`, `String`, `BTreeMap`, `HashMap`, `mpsc::sync_channel`, `TcpStream`), one `ga_*` process per allocator, so every allocation of the workload, its collections and its channels goes to the allocator under test. Figure: the median of {} timed runs. The server is a pool of 4 threads answering 4 client threads over 127.0.0.1, bodies of 100 B–64 KiB. The chart shows (c) and (d) from this table.\n",
-        if cx.quick { 1 } else { 3 }
+        "Workloads (c), (d), (f), (g), (h), (i), (j) written as ordinary Rust (`Box`, `Vec`, `String`, `BTreeMap`, `HashMap`, `mpsc::sync_channel`, `TcpStream`, `std::thread`), one `ga_*` process per allocator, so every allocation of the workload, its collections, its channels and its threads goes to the allocator under test. Figure: the median of {} timed runs; (f), (i) and (j) get one untimed run first. The server is a pool of 4 threads answering 4 client threads over 127.0.0.1, bodies of 100 B–64 KiB. In (i) the trees are `Box<Node>` trees; (j) runs {} threads per figure. The chart shows (c), (d), (f), (i) and (j) from this table.\n",
+        if cx.quick { 1 } else { 3 },
+        if cx.quick { 200 } else { 2000 }
     );
     rate_table(&mut o, cx.ga_rows, "ops/s");
+
+    c_section(&mut o, cx.c_bench, cx.quick);
 
     let _ = writeln!(o, "\n## Memory\n");
     let _ = writeln!(
@@ -631,13 +953,70 @@ fn markdown(cx: &Context) -> String {
     o
 }
 
-/// The chart: (c) and (d) throughput by thread count, one line per
-/// allocator, from the global-allocator rows.
+/// The C benchmarks: which libraries, then throughput and instruction
+/// counts, each against memalloc's.
+fn c_section(o: &mut String, c: &CResults, quick: bool) {
+    let _ = writeln!(o, "\n## C programs under `LD_PRELOAD`\n");
+    let _ = writeln!(
+        o,
+        "Small C programs of our own (`bench-c/*.c`, gcc -O2, pthreads) that call `malloc` and `free`, run by `bench-c/run.sh` once with each allocator preloaded: memalloc's override library (`cargo build --release --features override`), nothing (glibc's malloc), and Debian's jemalloc, tcmalloc (minimal) and mimalloc. So the C ABI is measured, `free` without a size included, and thread start and exit go through glibc's `pthread_create`. Figure: the median of {} runs in one process.\n",
+        if quick { 1 } else { 3 }
+    );
+    let _ = writeln!(
+        o,
+        "- **mixed**: one thread; 64 slots, each step frees the oldest block and allocates one of 8 B–16 KiB (log-uniform).\n\
+         - **larson**: threads replace random slots of one shared array (2000 slots per thread, 16–1024 B) by atomic exchange, so with T threads a freed block came from another thread with probability about (T−1)/T.\n\
+         - **short-lived threads**: {} threads in all, 8 alive at a time, each doing 2000 malloc/free of 16–256 B (up to 64 live) and exiting; the time includes `pthread_create` and `pthread_join`.\n\
+         - **ring** (instruction counts): 1000 live blocks of 16–256 B, each step frees the oldest and allocates a new one, run under `valgrind --tool=callgrind` for {} and twice as many steps; the difference divided by the step count is one step's cost with start-up and exit cancelled, and the loop's own {} instructions per step (the same program with malloc and free replaced by stand-ins) are subtracted. Callgrind counts exactly, so this figure is free of the machine's noise.\n",
+        c.churn_threads.as_deref().unwrap_or("thousands of"),
+        c.ring_steps.as_deref().unwrap_or("N"),
+        c.loop_instr
+            .as_deref()
+            .unwrap_or("(not measured in this run)")
+    );
+    if let Some(p) = &c.problem {
+        let _ = writeln!(o, "> **Not measured in full**: {p}.\n");
+    }
+    if !c.libs.is_empty() {
+        let _ = writeln!(
+            o,
+            "| allocator | preloaded library | version |\n|---|---|---|"
+        );
+        for a in C_ALLOCATORS {
+            if let Some((lib, version)) = c.libs.get(a) {
+                let _ = writeln!(o, "| {a} | {lib} | {version} |");
+            }
+        }
+        let _ = writeln!(o);
+    }
+    figure_table(o, &c.rows, "program (ops/s)", &C_ALLOCATORS, true);
+    let _ = writeln!(
+        o,
+        "\nInstructions per free+malloc pair, lower is better, with the ratio to memalloc's count in parentheses (below 1.00×: fewer instructions than memalloc):\n"
+    );
+    figure_table(o, &c.instr, "program (instructions)", &C_ALLOCATORS, false);
+}
+
+/// The chart: throughput by thread count of (c), (d), (f), (i) and (j), one
+/// panel each in a grid of two columns, one line per allocator, from the
+/// global-allocator rows.
 fn svg(rows: &[Row]) -> String {
     const COLORS: [&str; 4] = ["#d62728", "#7f7f7f", "#1f77b4", "#2ca02c"];
-    let (pw, ph, left, top) = (380.0, 250.0, 70.0, 60.0);
+    let panels = [
+        ("larson", "(c) larson: replacements/s", "threads"),
+        ("prodcon", "(d) producer/consumer: messages/s", "threads"),
+        ("large", "(f) large 64 KiB–32 MiB: buffers/s", "threads"),
+        ("bursts", "(i) bursts of 16 B: objects/s", "threads"),
+        (
+            "threadchurn",
+            "(j) thread churn: threads/s",
+            "threads alive at a time",
+        ),
+    ];
+    let (pw, ph, left, top, gap) = (380.0, 250.0, 70.0, 60.0, 90.0);
+    let grid_rows = panels.len().div_ceil(2) as f64;
     let width = 2.0 * (pw + left) + 40.0;
-    let height = top + ph + 70.0;
+    let height = top + grid_rows * (ph + gap) - gap + 70.0;
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -655,12 +1034,9 @@ fn svg(rows: &[Row]) -> String {
             x + 30.0
         );
     }
-    let panels = [
-        ("larson", "(c) larson: replacements/s by threads"),
-        ("prodcon", "(d) producer/consumer: messages/s by threads"),
-    ];
-    for (p, (key, title)) in panels.iter().enumerate() {
-        let x0 = left + p as f64 * (pw + left + 40.0);
+    for (p, (key, title, xlabel)) in panels.iter().enumerate() {
+        let x0 = left + (p % 2) as f64 * (pw + left + 40.0);
+        let top = top + (p / 2) as f64 * (ph + gap);
         let pts: Vec<&Row> = rows
             .iter()
             .filter(|r| r.chart.is_some_and(|c| c.0 == *key))
@@ -707,7 +1083,7 @@ fn svg(rows: &[Row]) -> String {
         }
         let _ = writeln!(
             s,
-            r#"<text x="{}" y="{}" text-anchor="middle">threads</text>"#,
+            r#"<text x="{}" y="{}" text-anchor="middle">{xlabel}</text>"#,
             x0 + pw / 2.0,
             top + ph + 34.0
         );

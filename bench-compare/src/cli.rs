@@ -2,7 +2,7 @@
 //! installing it as `#[global_allocator]`).
 //!
 //! ```text
-//! ga_<alloc> throughput [--quick] [--repeat N]   (c) (d) (g) (h), ops/s
+//! ga_<alloc> throughput [--quick] [--repeat N]   (c) (d) (f) (g) (h) (i) (j), ops/s
 //! ga_<alloc> memory fragment|threadchurn|threadchurn-single [--quick]
 //! ga_<alloc> time btreemap|server ITERS          one timed chunk (for criterion)
 //! ```
@@ -17,7 +17,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::{ga, mem, server};
+use crate::{ga, mem, raw, server};
 
 /// Sizes of one run.
 #[derive(Clone, Copy, Debug)]
@@ -29,6 +29,12 @@ pub struct Sizes {
     pub server_time: Duration,
     pub fragment_bytes: usize,
     pub churn_threads: usize,
+    /// (f) on 1–8 threads: buffers in all.
+    pub large_buffers: u64,
+    /// (i): 16 B objects allocated and freed, in all.
+    pub burst_objects: u64,
+    /// (j): short-lived threads in all.
+    pub thread_churn_threads: usize,
 }
 
 impl Sizes {
@@ -40,6 +46,9 @@ impl Sizes {
         server_time: Duration::from_secs(10),
         fragment_bytes: 512 << 20,
         churn_threads: 2000,
+        large_buffers: 64,
+        burst_objects: 4_000_000,
+        thread_churn_threads: 2000,
     };
     pub const QUICK: Sizes = Sizes {
         larson_ops: 1_000_000,
@@ -49,10 +58,14 @@ impl Sizes {
         server_time: Duration::from_secs(3),
         fragment_bytes: 64 << 20,
         churn_threads: 200,
+        large_buffers: 16,
+        burst_objects: 400_000,
+        thread_churn_threads: 200,
     };
 }
 
-/// Thread counts of (c); pair counts of (d).
+/// Thread counts of (c), of (f) and (i) on several threads, and threads
+/// alive at a time in (j); pair counts of (d).
 pub const LARSON_THREADS: [usize; 4] = [1, 2, 4, 8];
 pub const PRODCON_PAIRS: [usize; 2] = [1, 3];
 /// Server pool threads and client threads of (h).
@@ -144,6 +157,20 @@ fn measure(
     );
 }
 
+/// [`measure`] after one untimed run, so that the first timed run does not
+/// pay for faulting in memory that the following ones reuse (the steady
+/// state criterion's warm-up reaches in the `GlobalAlloc` suite).
+fn measure_warm(
+    alloc: &str,
+    workload: &str,
+    threads: usize,
+    repeat: usize,
+    mut f: impl FnMut() -> (u64, Duration),
+) {
+    f();
+    measure(alloc, workload, threads, repeat, f)
+}
+
 fn throughput(alloc: &str, s: Sizes, repeat: usize) {
     for t in LARSON_THREADS {
         measure(alloc, "larson", t, repeat, || {
@@ -156,6 +183,23 @@ fn throughput(alloc: &str, s: Sizes, repeat: usize) {
                 p as u64 * s.prodcon_msgs,
                 ga::producer_consumer(p, s.prodcon_msgs),
             )
+        });
+    }
+    for t in LARSON_THREADS {
+        measure_warm(alloc, "large", t, repeat, || {
+            (s.large_buffers, ga::large(t, s.large_buffers))
+        });
+    }
+    for t in LARSON_THREADS {
+        measure_warm(alloc, "bursts", t, repeat, || {
+            (s.burst_objects, ga::bursts(t, s.burst_objects))
+        });
+    }
+    // ops = threads: the figure is short-lived threads per second.
+    for alive in LARSON_THREADS {
+        measure_warm(alloc, "threadchurn", alive, repeat, || {
+            let n = s.thread_churn_threads;
+            (n as u64, ga::thread_churn(alive, n, raw::THREAD_CHURN_OPS))
         });
     }
     measure(alloc, "btreemap", 1, repeat, || {

@@ -1,6 +1,7 @@
 //! Workloads written as ordinary Rust (`Vec`, `Box`, `String`, `BTreeMap`,
-//! channels): every allocation goes to the process's `#[global_allocator]`,
-//! which is the allocator under test in each `ga_*` example program.
+//! channels, threads): every allocation goes to the process's
+//! `#[global_allocator]`, which is the allocator under test in each `ga_*`
+//! example program.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::hint::black_box;
@@ -9,7 +10,8 @@ use std::sync::Mutex;
 use std::sync::mpsc::sync_channel;
 use std::time::Duration;
 
-use crate::raw::{XorShift, timed_threads};
+use crate::mem;
+use crate::raw::{self, XorShift, timed_threads, timed_threads_with};
 
 /// A message or object of the workloads.
 type Object = Box<[MaybeUninit<u8>]>;
@@ -108,4 +110,82 @@ pub fn btreemap(keys: usize, seed: u64) -> u64 {
     black_box(hits);
     drop(map);
     2 * keys as u64
+}
+
+/// (f) on `threads` threads: buffers of 64 KiB–32 MiB as
+/// `Box<[MaybeUninit<u8>]>`, one byte written per 4 KiB page, dropped at
+/// once; `buffers` in all, sizes as in `raw::large_threads`.
+pub fn large(threads: usize, buffers: u64) -> Duration {
+    let sizes = raw::large_sizes(32);
+    let per_thread = buffers.div_ceil(threads as u64) as usize;
+    timed_threads(threads, |t| {
+        for i in 0..per_thread {
+            let size = sizes[(i + 7 * t) % sizes.len()];
+            let mut b: Object = Box::new_uninit_slice(size);
+            for off in (0..size).step_by(4096) {
+                b[off].write(off as u8);
+            }
+            drop(black_box(b));
+        }
+    })
+}
+
+/// (i) A binary-tree node: two children, 16 bytes.
+struct Node {
+    _left: Option<Box<Node>>,
+    _right: Option<Box<Node>>,
+}
+
+/// A balanced tree of exactly `n` nodes (`None` for 0); children are
+/// allocated before their parent, and dropping the root frees them before
+/// it, the orders `raw::bursts` uses.
+fn tree(n: usize) -> Option<Box<Node>> {
+    (n > 0).then(|| {
+        let left = (n - 1) / 2;
+        Box::new(Node {
+            _left: tree(left),
+            _right: tree(n - 1 - left),
+        })
+    })
+}
+
+/// (i) Bursts: each of `threads` threads keeps `raw::LONG_LIVED` boxed
+/// nodes (one in `raw::LONG_LIVED_STRIDE` of a first burst, made before the
+/// clock starts) and builds and drops trees of `raw::BURST` nodes until it
+/// has allocated and freed `objects / threads` (rounded up) nodes.
+pub fn bursts(threads: usize, objects: u64) -> Duration {
+    const _: () = assert!(std::mem::size_of::<Node>() == raw::NODE);
+    let per_thread = objects.div_ceil(threads as u64) as usize;
+    timed_threads_with(
+        threads,
+        |_| {
+            let first: Vec<Option<Box<Node>>> = (0..raw::LONG_LIVED * raw::LONG_LIVED_STRIDE)
+                .map(|_| tree(1))
+                .collect();
+            first
+                .into_iter()
+                .step_by(raw::LONG_LIVED_STRIDE)
+                .collect::<Vec<_>>()
+        },
+        |_, _| {
+            let mut done = 0;
+            while done < per_thread {
+                let n = raw::BURST.min(per_thread - done);
+                drop(black_box(tree(n)));
+                done += n;
+            }
+        },
+        |_, keep| drop(keep),
+    )
+}
+
+/// (j) Thread churn: `threads` `std::thread`s in all, `alive` at a time,
+/// each running `mem::churn_task` with `ops` (objects of 16–256 B, up to 64
+/// alive, nothing left) and exiting. The time covers spawning, the work and
+/// joining; with the allocator as the global one, std's own per-thread
+/// allocations (the thread's handle, name and result slot) go to it as well.
+pub fn thread_churn(alive: usize, threads: usize, ops: usize) -> Duration {
+    let start = std::time::Instant::now();
+    mem::threadchurn(threads, alive, ops);
+    start.elapsed()
 }

@@ -46,7 +46,7 @@ impl Drop for Block {
     }
 }
 
-/// (i) fragment: fill `total` bytes with objects of 16 B–64 KiB
+/// Scenario fragment: fill `total` bytes with objects of 16 B–64 KiB
 /// (log-uniform), free every other one, allocate `total / 2` more in objects
 /// twice as large, then free everything.
 pub fn fragment(total: usize) {
@@ -70,7 +70,8 @@ pub fn fragment(total: usize) {
     drop(blocks);
 }
 
-/// The per-thread work of (ii): `ops` alloc/free of 16–256 B with up to 64
+/// The per-thread work of scenario threadchurn (and of (j) with the
+/// allocator as the global one): `ops` alloc/free of 16–256 B with up to 64
 /// objects alive at once, leaving nothing behind.
 pub fn churn_task(seed: u64, ops: usize) {
     let mut rng = XorShift::new(seed);
@@ -83,8 +84,8 @@ pub fn churn_task(seed: u64, ops: usize) {
     }
 }
 
-/// (ii) threadchurn: `threads` short-lived threads, at most `alive` at once,
-/// each running `churn_task(ops)`.
+/// Scenario threadchurn: `threads` short-lived threads, at most `alive` at
+/// once, each running `churn_task(ops)`.
 pub fn threadchurn(threads: usize, alive: usize, ops: usize) {
     let mut running = VecDeque::with_capacity(alive);
     for t in 0..threads {
@@ -99,7 +100,8 @@ pub fn threadchurn(threads: usize, alive: usize, ops: usize) {
     }
 }
 
-/// (ii) on one thread: the same tasks, one after another, on this thread.
+/// Scenario threadchurn-single: the same tasks, one after another, on this
+/// thread.
 pub fn threadchurn_single(threads: usize, ops: usize) {
     for t in 0..threads {
         churn_task(t as u64, ops);

@@ -204,16 +204,33 @@ pub fn timed_threads<F>(threads: usize, work: F) -> Duration
 where
     F: Fn(usize) + Sync,
 {
+    timed_threads_with(threads, |_| (), |i, _| work(i), |_, _| ())
+}
+
+/// [`timed_threads`] with untimed set-up and tear-down on each worker
+/// thread: `setup(i)` runs on thread `i` before the start barrier, `work(i,
+/// &mut state)` is timed, and `teardown(i, state)` runs after the thread has
+/// read its end time. State that belongs to one thread's cache (objects it
+/// keeps alive) is made and freed by that thread.
+pub fn timed_threads_with<S, P, F, T>(threads: usize, setup: P, work: F, teardown: T) -> Duration
+where
+    P: Fn(usize) -> S + Sync,
+    F: Fn(usize, &mut S) + Sync,
+    T: Fn(usize, S) + Sync,
+{
     let barrier = Barrier::new(threads);
     let spans: Vec<(Instant, Instant)> = thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|i| {
-                let (barrier, work) = (&barrier, &work);
+                let (barrier, setup, work, teardown) = (&barrier, &setup, &work, &teardown);
                 s.spawn(move || {
+                    let mut state = setup(i);
                     barrier.wait();
                     let start = Instant::now();
-                    work(i);
-                    (start, Instant::now())
+                    work(i, &mut state);
+                    let end = Instant::now();
+                    teardown(i, state);
+                    (start, end)
                 })
             })
             .collect();
@@ -518,4 +535,204 @@ pub fn large<A: GlobalAlloc>(a: &A, size: usize) {
 pub fn large_sizes(n: usize) -> Vec<usize> {
     let mut rng = XorShift::new(0xf);
     (0..n).map(|_| rng.log_range(64 << 10, 32 << 20)).collect()
+}
+
+/// (f) on `threads` threads: each does `buffers / threads` (rounded up)
+/// [`large`] buffers with sizes from `sizes`, thread `t` starting `7 * t`
+/// entries further on, so threads hold different sizes at the same time.
+/// Returns the wall time.
+pub fn large_threads<A: GlobalAlloc + Sync>(
+    a: &A,
+    threads: usize,
+    buffers: u64,
+    sizes: &[usize],
+) -> Duration {
+    let per_thread = buffers.div_ceil(threads as u64) as usize;
+    timed_threads(threads, |t| {
+        for i in 0..per_thread {
+            large(a, sizes[(i + 7 * t) % sizes.len()]);
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------
+// (i) bursts
+
+/// Size of a burst object: a binary-tree node holding its two children.
+pub const NODE: usize = 16;
+/// Objects in one burst: a balanced tree of this many nodes.
+pub const BURST: usize = 32 * 1024;
+/// Objects of `NODE` bytes each thread keeps for the whole run.
+pub const LONG_LIVED: usize = 1024;
+/// The long-lived objects are one in `LONG_LIVED_STRIDE` of a first burst,
+/// so they sit scattered over the same spans the later bursts use.
+pub const LONG_LIVED_STRIDE: usize = 32;
+
+/// Builds a balanced binary tree of exactly `n` nodes of [`NODE`] bytes
+/// (children first, then the parent that points to them, as
+/// `Box::new(Node { left, right })` does); returns its root, null for 0.
+///
+/// # Safety
+///
+/// The tree must be freed with [`free_tree`] through the same `a`.
+unsafe fn build_tree<A: GlobalAlloc>(a: &A, n: usize) -> *mut [*mut u8; 2] {
+    if n == 0 {
+        return std::ptr::null_mut();
+    }
+    let left = (n - 1) / 2;
+    // SAFETY: the subtrees are owned by the node made below, which the
+    // caller frees with `free_tree`.
+    let (l, r) = unsafe { (build_tree(a, left), build_tree(a, n - 1 - left)) };
+    // SAFETY: `NODE` is non-zero; `ALIGN` (8) suits two pointers.
+    let node = unsafe { a.alloc(layout(NODE)) } as *mut [*mut u8; 2];
+    assert!(!node.is_null(), "out of memory allocating a tree node");
+    // SAFETY: `node` is a fresh block of 16 B aligned to 8.
+    unsafe { node.write([l.cast(), r.cast()]) };
+    node
+}
+
+/// Frees a tree made by [`build_tree`], children before their parent (the
+/// order `Drop` for `Box<Node>` uses).
+///
+/// # Safety
+///
+/// `node` is null or the root of a live tree of `a` that nothing else frees.
+unsafe fn free_tree<A: GlobalAlloc>(a: &A, node: *mut [*mut u8; 2]) {
+    if node.is_null() {
+        return;
+    }
+    // SAFETY: `node` is a live tree node; its children are trees of the
+    // same kind, owned by it alone; it is freed once, after them.
+    unsafe {
+        let [l, r] = node.read();
+        free_tree(a, l.cast());
+        free_tree(a, r.cast());
+        free(a, node.cast(), NODE);
+    }
+}
+
+/// The long-lived objects of one (i) thread, made on that thread.
+pub struct LongLived(Vec<*mut u8>);
+
+impl LongLived {
+    /// Allocates `LONG_LIVED * LONG_LIVED_STRIDE` objects of [`NODE`] bytes
+    /// and frees all but every `LONG_LIVED_STRIDE`-th.
+    pub fn new<A: GlobalAlloc>(a: &A) -> LongLived {
+        let mut keep = Vec::with_capacity(LONG_LIVED);
+        for i in 0..LONG_LIVED * LONG_LIVED_STRIDE {
+            // SAFETY: kept ones are freed by `free_all`, the others at once.
+            unsafe {
+                let p = alloc_touch(a, NODE, i as u8);
+                if i % LONG_LIVED_STRIDE == 0 {
+                    keep.push(p);
+                } else {
+                    free(a, p, NODE);
+                }
+            }
+        }
+        LongLived(keep)
+    }
+
+    pub fn free_all<A: GlobalAlloc>(self, a: &A) {
+        for p in self.0 {
+            // SAFETY: `new` allocated every kept pointer with `NODE` bytes.
+            unsafe { free(a, p, NODE) };
+        }
+    }
+}
+
+/// (i) Bursts: each of `threads` threads keeps [`LONG_LIVED`] objects
+/// (made before the clock starts) and allocates and frees `objects /
+/// threads` (rounded up) objects of 16 B as trees of [`BURST`] nodes, each
+/// built whole and then freed whole. Returns the wall time.
+pub fn bursts<A: GlobalAlloc + Sync>(a: &A, threads: usize, objects: u64) -> Duration {
+    let per_thread = objects.div_ceil(threads as u64) as usize;
+    timed_threads_with(
+        threads,
+        |_| LongLived::new(a),
+        |_, _| {
+            let mut done = 0;
+            while done < per_thread {
+                let n = BURST.min(per_thread - done);
+                // SAFETY: the tree is built and freed through `a`.
+                unsafe {
+                    let root = build_tree(a, n);
+                    free_tree(a, black_box(root));
+                }
+                done += n;
+            }
+        },
+        |_, keep| keep.free_all(a),
+    )
+}
+
+// ---------------------------------------------------------------------------
+// (j) thread churn
+
+/// Allocations (each freed again) of one (j) thread.
+pub const THREAD_CHURN_OPS: usize = 2000;
+/// Most objects a (j) thread keeps alive at once.
+const CHURN_LIVE: usize = 64;
+
+/// One (j) thread's work: `ops` allocations of 16–256 B, up to
+/// [`CHURN_LIVE`] alive at once; before each allocation the oldest is freed
+/// when the window is full, and otherwise with probability 1/3. Leaves
+/// nothing allocated. The window is an array on the stack: the only
+/// allocator calls are `a`'s.
+pub fn churn_task<A: GlobalAlloc>(a: &A, seed: u64, ops: usize) {
+    let mut rng = XorShift::new(seed);
+    let mut live = [Slot::EMPTY; CHURN_LIVE];
+    let (mut head, mut len) = (0, 0);
+    for i in 0..ops {
+        if len == CHURN_LIVE || (len > 0 && rng.next_u64().is_multiple_of(3)) {
+            let old = live[head];
+            // SAFETY: the window's `len` slots from `head` hold live blocks.
+            unsafe { free(a, old.ptr, old.size) };
+            head = (head + 1) % CHURN_LIVE;
+            len -= 1;
+        }
+        let size = rng.range(16, 256);
+        live[(head + len) % CHURN_LIVE] = Slot {
+            // SAFETY: kept in the window and freed above or below.
+            ptr: unsafe { alloc_touch(a, size, i as u8) },
+            size,
+        };
+        len += 1;
+    }
+    for k in 0..len {
+        let s = live[(head + k) % CHURN_LIVE];
+        // SAFETY: as above; each live slot is freed once.
+        unsafe { free(a, s.ptr, s.size) };
+    }
+}
+
+/// (j) Thread churn: `threads` short-lived threads in all, `alive` at a
+/// time (the oldest is joined before the next is spawned), each running
+/// [`churn_task`] with `ops` and exiting. The time includes spawning and
+/// joining, which is the same code for every allocator (std's own
+/// bookkeeping goes to the process's global allocator, not to `a`); what
+/// differs is each thread's first allocation and its exit. Returns the wall
+/// time of the whole run.
+pub fn thread_churn<A: GlobalAlloc + Sync>(
+    a: &A,
+    alive: usize,
+    threads: u64,
+    ops: usize,
+) -> Duration {
+    let start = Instant::now();
+    thread::scope(|s| {
+        let mut running = std::collections::VecDeque::with_capacity(alive);
+        for t in 0..threads {
+            if running.len() == alive {
+                let h: thread::ScopedJoinHandle<'_, ()> =
+                    running.pop_front().expect("alive >= 1 threads running");
+                h.join().expect("churn thread panicked");
+            }
+            running.push_back(s.spawn(move || churn_task(a, 0xc4 + t, ops)));
+        }
+        for h in running {
+            h.join().expect("churn thread panicked");
+        }
+    });
+    start.elapsed()
 }

@@ -1,14 +1,17 @@
-//! The comparison suite (a)–(f): memalloc, `System`, mimalloc and jemalloc
-//! called directly through their `GlobalAlloc` impls by the same generic
-//! workload code ([`crate::raw`]), one criterion function per allocator
-//! (`memalloc`, `system`, `mimalloc`, `jemalloc`) in every group.
+//! The comparison suite (a)–(f), (i), (j): memalloc, `System`, mimalloc and
+//! jemalloc called directly through their `GlobalAlloc` impls by the same
+//! generic workload code ([`crate::raw`]), one criterion function per
+//! allocator (`memalloc`, `system`, `mimalloc`, `jemalloc`) in every group.
 //!
 //! What is timed: only calls made through the allocator under test. The
 //! process's own global allocator is `System`, and everything it allocates
-//! (criterion, slot arrays, queues) is set up outside the timed part. One
+//! (criterion, slot arrays, queues) is set up outside the timed part. The
+//! exception is (j), whose point is the life of a thread: its time includes
+//! spawning and joining the threads, the same code for every allocator. One
 //! iteration is one operation: an alloc+free pair (a), one ring step (b), one
 //! slot replacement (c), one message (d), one growth sequence (e), one large
-//! buffer (f).
+//! buffer (f), one 16 B object allocated and freed (i), one short-lived
+//! thread (j).
 //!
 //! Run by `benches/compare.rs` (`cargo bench -p memalloc-bench --bench
 //! compare`) and in-process by the `report` example.
@@ -109,8 +112,38 @@ fn large<A: GlobalAlloc>(g: &mut Group<'_>, name: &str, a: &A) {
     });
 }
 
-/// All groups (a)–(f); group names start with the workload's letter, function
+/// (f) on `threads` threads.
+fn large_threads<A: GlobalAlloc + Sync>(g: &mut Group<'_>, name: &str, a: &A, threads: usize) {
+    let sizes = raw::large_sizes(32);
+    g.bench_with_input(BenchmarkId::new(name, threads), &threads, |b, &threads| {
+        b.iter_custom(|iters| raw::large_threads(a, threads, iters, &sizes))
+    });
+}
+
+/// (i) bursts of 16 B tree nodes next to long-lived ones, on `threads`
+/// threads.
+fn bursts<A: GlobalAlloc + Sync>(g: &mut Group<'_>, name: &str, a: &A, threads: usize) {
+    g.bench_with_input(BenchmarkId::new(name, threads), &threads, |b, &threads| {
+        b.iter_custom(|iters| raw::bursts(a, threads, iters))
+    });
+}
+
+/// (j) short-lived threads, `alive` at a time.
+fn thread_churn<A: GlobalAlloc + Sync>(g: &mut Group<'_>, name: &str, a: &A, alive: usize) {
+    g.bench_with_input(BenchmarkId::new(name, alive), &alive, |b, &alive| {
+        b.iter_custom(|iters| raw::thread_churn(a, alive, iters, raw::THREAD_CHURN_OPS))
+    });
+}
+
+/// All groups: (a)–(f) by [`compare`], then the central-tier groups of
+/// [`central`]. Group names start with the workload's letter, function
 /// names are the allocators', parameters are sizes, threads or pairs.
+pub fn all(c: &mut Criterion) {
+    compare(c);
+    central(c);
+}
+
+/// The groups (a)–(f).
 pub fn compare(c: &mut Criterion) {
     let mut g = c.benchmark_group("a_fastpath");
     g.throughput(Throughput::Elements(1));
@@ -156,5 +189,41 @@ pub fn compare(c: &mut Criterion) {
         .sampling_mode(SamplingMode::Flat)
         .sample_size(10);
     each_allocator!(g, large);
+    g.finish();
+}
+
+/// Workloads that go through the central tier on every thread: (f) on 1, 2,
+/// 4 and 8 threads, (i) bursts and (j) thread churn. Every sample spawns
+/// threads, so these use few, long samples, as (c) does.
+pub fn central(c: &mut Criterion) {
+    let threads = [1, 2, 4, 8];
+
+    let mut g = c.benchmark_group("f_large_threads");
+    g.throughput(Throughput::Elements(1))
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10);
+    for t in threads {
+        each_allocator!(g, large_threads, t);
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("i_bursts");
+    g.throughput(Throughput::Elements(1))
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10);
+    for t in threads {
+        each_allocator!(g, bursts, t);
+    }
+    g.finish();
+
+    // One iteration is one short-lived thread (`raw::THREAD_CHURN_OPS`
+    // operations, then exit), including its spawn and join.
+    let mut g = c.benchmark_group("j_thread_churn");
+    g.throughput(Throughput::Elements(1))
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10);
+    for alive in threads {
+        each_allocator!(g, thread_churn, alive);
+    }
     g.finish();
 }
