@@ -116,6 +116,7 @@ typedef struct ma_stats {
     /* Lock use, ever, counted exactly under each lock: */
     uint64_t class_lock_acquisitions; /* size classes' central locks, summed */
     uint64_t class_lock_contended;   /* ... of which found the lock held */
+    uint64_t class_lock_hold_ns;     /* ns held, estimated from 1 in 64 timed */
     uint64_t page_lock_acquisitions; /* the page heap's lock */
     uint64_t page_lock_contended;    /* ... of which found it held */
     uint64_t page_lock_hold_ns;      /* nanoseconds the page-heap lock was held */
@@ -124,10 +125,10 @@ typedef struct ma_stats {
 } ma_stats_t;
 
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
-_Static_assert(sizeof(ma_stats_t) == 10 * sizeof(size_t) + 14 * sizeof(uint64_t),
+_Static_assert(sizeof(ma_stats_t) == 10 * sizeof(size_t) + 15 * sizeof(uint64_t),
                "ma_stats_t must match memalloc::Stats");
 #elif defined(__cplusplus) && __cplusplus >= 201103L
-static_assert(sizeof(ma_stats_t) == 10 * sizeof(size_t) + 14 * sizeof(uint64_t),
+static_assert(sizeof(ma_stats_t) == 10 * sizeof(size_t) + 15 * sizeof(uint64_t),
               "ma_stats_t must match memalloc::Stats");
 #endif
 

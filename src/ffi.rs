@@ -237,6 +237,7 @@ pub struct MaStats {
     purges: u64,
     class_lock_acquisitions: u64,
     class_lock_contended: u64,
+    class_lock_hold_ns: u64,
     page_lock_acquisitions: u64,
     page_lock_contended: u64,
     page_lock_hold_ns: u64,
@@ -244,8 +245,8 @@ pub struct MaStats {
     huge_lock_contended: u64,
 }
 
-// The header static-asserts the same size: 10 size_t followed by 14 uint64_t.
-const _: () = assert!(size_of::<MaStats>() == 10 * size_of::<usize>() + 14 * size_of::<u64>());
+// The header static-asserts the same size: 10 size_t followed by 15 uint64_t.
+const _: () = assert!(size_of::<MaStats>() == 10 * size_of::<usize>() + 15 * size_of::<u64>());
 
 impl From<Stats> for MaStats {
     fn from(s: Stats) -> Self {
@@ -271,6 +272,7 @@ impl From<Stats> for MaStats {
             purges,
             class_lock_acquisitions,
             class_lock_contended,
+            class_lock_hold_ns,
             page_lock_acquisitions,
             page_lock_contended,
             page_lock_hold_ns,
@@ -297,6 +299,7 @@ impl From<Stats> for MaStats {
             purges,
             class_lock_acquisitions,
             class_lock_contended,
+            class_lock_hold_ns,
             page_lock_acquisitions,
             page_lock_contended,
             page_lock_hold_ns,

@@ -51,6 +51,9 @@ pub struct Stats {
     pub class_lock_acquisitions: u64,
     /// Of those, the ones that found the lock held and waited.
     pub class_lock_contended: u64,
+    /// Nanoseconds the class locks were held, summed: an estimate, one
+    /// acquisition in 64 is timed and counts for 64.
+    pub class_lock_hold_ns: u64,
     /// Acquisitions of the page-heap lock, ever.
     pub page_lock_acquisitions: u64,
     /// Of those, the ones that waited.
@@ -151,9 +154,10 @@ pub(crate) fn print_report(title: &str, s: &Stats, bins: &[BinLine]) {
     line(&mut w);
     let _ = writeln!(
         w,
-        "  locks (acquired/contended): classes {}/{}   page heap {}/{} held {} us   huge {}/{}",
+        "  locks (acquired/contended): classes {}/{} held ~{} us   page heap {}/{} held {} us   huge {}/{}",
         s.class_lock_acquisitions,
         s.class_lock_contended,
+        s.class_lock_hold_ns / 1000,
         s.page_lock_acquisitions,
         s.page_lock_contended,
         s.page_lock_hold_ns / 1000,

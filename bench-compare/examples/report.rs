@@ -142,13 +142,20 @@ fn main() {
     // 3. Global-allocator throughput, one process per allocator.
     let repeat = if opts.quick { "1" } else { "3" };
     let mut ga_lines = Vec::new();
+    let mut lock_lines = Vec::new();
     for (_, bin) in ALLOCATORS {
         eprintln!("== {bin} throughput");
         let mut args = vec!["throughput", "--repeat", repeat];
         if opts.quick {
             args.push("--quick");
         }
-        ga_lines.extend(run_lines(&exe_dir.join(bin), &args, "ga "));
+        for line in run_lines(&exe_dir.join(bin), &args, "") {
+            if line.starts_with("ga ") {
+                ga_lines.push(line);
+            } else if line.starts_with("locks ") {
+                lock_lines.push(line);
+            }
+        }
     }
     let ga_rows = ga_rows(&ga_lines);
 
@@ -208,8 +215,10 @@ fn main() {
         ga_rows: &ga_rows,
         mem: &mem,
         c_bench: &c_bench,
+        lock_lines: &lock_lines,
         raw_lines: ga_lines
             .iter()
+            .chain(&lock_lines)
             .chain(&mem_lines)
             .chain(&c_bench.lines)
             .cloned()
@@ -611,6 +620,8 @@ struct Context<'a> {
     ga_rows: &'a [Row],
     mem: &'a BTreeMap<(String, String), Mem>,
     c_bench: &'a CResults,
+    /// memalloc's `locks ...` lines: lock use per `#[global_allocator]` workload.
+    lock_lines: &'a [String],
     raw_lines: Vec<String>,
 }
 
@@ -850,6 +861,8 @@ fn markdown(cx: &Context) -> String {
     );
     rate_table(&mut o, cx.ga_rows, "ops/s");
 
+    lock_section(&mut o, cx.lock_lines);
+
     c_section(&mut o, cx.c_bench, cx.quick);
 
     let _ = writeln!(o, "\n## Memory\n");
@@ -951,6 +964,96 @@ fn markdown(cx: &Context) -> String {
     }
     let _ = writeln!(o, "```\n\n</details>");
     o
+}
+
+/// memalloc's lock use per `#[global_allocator]` workload, and the thread
+/// count at which each lock would saturate.
+fn lock_section(o: &mut String, lines: &[String]) {
+    if lines.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "\n### Lock use in memalloc's central tier\n");
+    let _ = writeln!(
+        o,
+        "Counted by memalloc itself (`Stats`), exactly under each lock, over all timed runs of the row above. *Class* sums the forty size-class locks (hold time: the mean of one acquisition in 64, timed); *page* is the page-heap lock (every hold timed). **Saturation** projects the thread count at which a lock would be busy all the time, on a machine with that many cores: each thread asks for `a` acquisitions per operation at the 1-thread row's rate `r1` (operations per second), each held `h` on average, so one thread keeps the lock busy a fraction `a·r1·h` of the time and N = 1 / (a·r1·h) threads saturate it. The class figure assumes all traffic is on one class (true of (i), 16 B only; pessimistic elsewhere). Contention measured here, on 2 cores, says little about 32; the projection is the stand-in.\n"
+    );
+    let _ = writeln!(
+        o,
+        "| workload | threads | class acq / M ops | class contended | class hold | page acq / M ops | page contended | page hold | saturation: class / page (threads) |"
+    );
+    let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    struct L {
+        workload: String,
+        threads: usize,
+        ops: f64,
+        secs: f64,
+        v: [f64; 6],
+    }
+    let parsed: Vec<L> = lines
+        .iter()
+        .filter_map(|l| {
+            let f = fields(l);
+            let num = |k: &str| f.get(k).and_then(|v| v.parse::<f64>().ok());
+            Some(L {
+                workload: f.get("workload")?.to_string(),
+                threads: num("threads")? as usize,
+                ops: num("ops")?,
+                secs: num("secs")?,
+                v: [
+                    num("class_acq")?,
+                    num("class_cont")?,
+                    num("class_hold_ns")?,
+                    num("page_acq")?,
+                    num("page_cont")?,
+                    num("page_hold_ns")?,
+                ],
+            })
+        })
+        .collect();
+    let pct = |c: f64, a: f64| {
+        if a > 0.0 {
+            format!("{:.1} %", 100.0 * c / a)
+        } else {
+            "–".into()
+        }
+    };
+    let hold = |ns: f64, a: f64| {
+        if a > 0.0 {
+            format!("{:.0} ns", ns / a)
+        } else {
+            "–".into()
+        }
+    };
+    for l in &parsed {
+        // The 1-thread rate of this workload (per thread, uncontended).
+        let r1 = parsed
+            .iter()
+            .find(|x| x.workload == l.workload && x.threads == 1)
+            .map(|x| x.ops / x.secs);
+        let sat = |acq: f64, ns: f64| match r1 {
+            Some(r1) if acq > 0.0 && ns > 0.0 => {
+                let busy = (acq / l.ops) * r1 * (ns / acq) * 1e-9;
+                format!("{:.0}", 1.0 / busy)
+            }
+            _ => "–".into(),
+        };
+        let per_m = |a: f64| format!("{:.0}", a / l.ops * 1e6);
+        let [ca, cc, ch, pa, pc, ph] = l.v;
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} / {} |",
+            l.workload,
+            l.threads,
+            per_m(ca),
+            pct(cc, ca),
+            hold(ch, ca),
+            per_m(pa),
+            pct(pc, pa),
+            hold(ph, pa),
+            sat(ca, ch),
+            sat(pa, ph)
+        );
+    }
 }
 
 /// The C benchmarks: which libraries, then throughput and instruction

@@ -11,6 +11,7 @@
 //!
 //! ```text
 //! ga alloc=memalloc workload=larson threads=4 ops=2000000 secs=0.412 ops_per_sec=4854368
+//! locks alloc=memalloc workload=larson threads=4 ops=6000000 secs=1.236 class_acq=… class_cont=… class_hold_ns=… page_acq=… page_cont=… page_hold_ns=…
 //! mem alloc=memalloc scenario=fragment start_rss_kib=2100 peak_rss_kib=812000 end_rss_kib=9000 idle_rss_kib=9000 nudged_rss_kib=6000 secs=1.9
 //! nanos=123456
 //! ```
@@ -143,12 +144,27 @@ fn measure(
     repeat: usize,
     mut f: impl FnMut() -> (u64, Duration),
 ) {
+    let before = (alloc == "memalloc").then(memalloc::stats);
     let mut runs: Vec<(f64, u64, Duration)> = (0..repeat.max(1))
         .map(|_| {
             let (ops, d) = f();
             (ops as f64 / d.as_secs_f64(), ops, d)
         })
         .collect();
+    if let Some(b) = before {
+        let a = memalloc::stats();
+        let ops: u64 = runs.iter().map(|r| r.1).sum();
+        let secs: f64 = runs.iter().map(|r| r.2.as_secs_f64()).sum();
+        println!(
+            "locks alloc={alloc} workload={workload} threads={threads} ops={ops} secs={secs:.3} class_acq={} class_cont={} class_hold_ns={} page_acq={} page_cont={} page_hold_ns={}",
+            a.class_lock_acquisitions - b.class_lock_acquisitions,
+            a.class_lock_contended - b.class_lock_contended,
+            a.class_lock_hold_ns - b.class_lock_hold_ns,
+            a.page_lock_acquisitions - b.page_lock_acquisitions,
+            a.page_lock_contended - b.page_lock_contended,
+            a.page_lock_hold_ns - b.page_lock_hold_ns,
+        );
+    }
     runs.sort_by(|a, b| a.0.total_cmp(&b.0));
     let (rate, ops, d) = runs[runs.len() / 2];
     println!(

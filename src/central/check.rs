@@ -28,7 +28,9 @@ impl Everything<'_> {
         let (mut small_out, mut transfer, mut cached) = (0usize, 0usize, 0usize);
         let (mut refilled, mut flushed) = (0, 0);
         let mut class_lock = LockCounts::new();
+        let mut hold_est_ns = 0u64;
         for s in self.classes.iter() {
+            hold_est_ns += s.hold_est_ns;
             small_out += s.small_out;
             transfer += s.transfer;
             cached = cached.wrapping_add(s.cached);
@@ -59,6 +61,7 @@ impl Everything<'_> {
             purges: c.purges,
             class_lock_acquisitions: class_lock.acquired,
             class_lock_contended: class_lock.contended,
+            class_lock_hold_ns: hold_est_ns,
             page_lock_acquisitions: p.lock.acquired,
             page_lock_contended: p.lock.contended,
             page_lock_hold_ns: p.hold_ns,
@@ -87,9 +90,9 @@ impl Everything<'_> {
         fresh.hold_ns = self.pages.hold_ns;
         *self.pages = fresh;
         for s in self.classes.iter_mut() {
-            let lock = s.lock;
+            let (lock, ns) = (s.lock, s.hold_est_ns);
             **s = ClassState::new();
-            s.lock = lock;
+            (s.lock, s.hold_est_ns) = (lock, ns);
         }
     }
 

@@ -353,3 +353,61 @@ fn whole_batches_move_through_the_central_heap_without_touching_spans() {
     assert_eq!((s.bytes_in_use, s.regions), (0, 0), "{s:?}");
     release(h);
 }
+
+#[test]
+fn every_lock_counts_its_acquisitions_and_the_ones_that_waited() {
+    let h = CentralHeap::new();
+    let class = 3;
+    let batch = CLASSES[class].batch as usize;
+    let before = h.stats(None);
+    assert_eq!(
+        h.stats(None),
+        before,
+        "whole-heap snapshots are not counted"
+    );
+    for _ in 0..10 {
+        let (head, n) = h.alloc_batch(class, batch, 0);
+        // SAFETY: a batch of `class` blocks from `h`.
+        unsafe { h.free_batch(class, head, n, 0) };
+    }
+    let s = h.stats(None);
+    // Twenty exchanges, plus one pass over every class when the first free
+    // looked for idle batches.
+    assert_eq!(
+        s.class_lock_acquisitions - before.class_lock_acquisitions,
+        20 + NUM_CLASSES as u64,
+        "{s:?}"
+    );
+    assert_eq!(s.class_lock_contended, 0, "one thread never waits: {s:?}");
+    assert_eq!(s.page_lock_acquisitions, 1, "one fresh span: {s:?}");
+    assert!(s.page_lock_hold_ns > 0, "{s:?}");
+    let p = h.alloc_large(LARGE_MAX + 1, 16);
+    free(&h, p);
+    assert_eq!(h.stats(None).huge_lock_acquisitions, 2);
+
+    // A second thread asks for the class lock while this one holds it.
+    let asking = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        h.classes[class].locked(|_| {
+            scope.spawn(|| {
+                asking.store(true, std::sync::atomic::Ordering::Release);
+                let (head, n) = h.alloc_batch(class, batch, 0);
+                // SAFETY: a batch of `class` blocks from `h`.
+                unsafe { h.free_batch(class, head, n, 0) };
+            });
+            while !asking.load(std::sync::atomic::Ordering::Acquire) {
+                std::hint::spin_loop();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        });
+    });
+    let s = h.stats(None);
+    assert!(
+        s.class_lock_contended >= 1,
+        "the other thread waited: {s:?}"
+    );
+    assert!(s.class_lock_contended <= s.class_lock_acquisitions);
+    h.trim();
+    h.check().unwrap();
+    release(h);
+}
