@@ -81,7 +81,8 @@
 //!                                  |
 //!                            ThreadCache               cache.rs   (no locks)
 //!                                  |  batches
-//!                     CentralHeap behind a lock        central.rs, central/purge.rs
+//!                     CentralHeap: a lock per class,   central/ (supply.rs,
+//!                     a page-heap lock, a huge lock      page_heap.rs, huge.rs, purge.rs)
 //!                                  |
 //!                     regions + page map               region.rs
 //!                                  |
