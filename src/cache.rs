@@ -49,19 +49,37 @@ const MAX_BATCHES_PER_LIST: u32 = 8;
 /// Overflows at full depth tolerated before a list's limit shrinks.
 const MAX_OVERAGES: u32 = 3;
 
-/// One class's free list.
+/// One class's free blocks: a current list the fast path pops and pushes,
+/// and a stack of whole batches behind it.
 ///
-/// Invariant: `head` starts a null-terminated list of exactly `len` free
-/// blocks of this class, owned by this cache. `reported` is the length
-/// last reported to the central heap (its figure for this class lags by
-/// the blocks pushed and popped since).
+/// Invariants: `head` starts a null-terminated list of exactly `len` free
+/// blocks of this class, owned by this cache, with `len ≤ limit + 1`
+/// (the `+ 1` only between a push and its overflow). `full` is a stack of
+/// `nfull` whole batches (each a null-terminated list of exactly the
+/// central heap's batch of blocks, linked through the second word of its
+/// head block, as the central batch stack does). `limit =
+/// min(max_len, batch)`; outside a slow path `len + nfull × batch ≤
+/// max_len`. `reported` is the block count last reported to the central
+/// heap (its figure for this class lags by the blocks pushed and popped
+/// since).
 #[derive(Clone, Copy)]
 struct FreeList {
     head: *mut Block,
     len: u32,
+    limit: u32,
+    full: *mut Block,
+    nfull: u32,
     max_len: u32,
     overages: u32,
     reported: u32,
+}
+
+impl FreeList {
+    /// Blocks held: the current list and the whole batches.
+    #[inline]
+    fn total(&self, batch: u32) -> u32 {
+        self.len + self.nfull * batch
+    }
 }
 
 /// A thread's cache of free blocks, one list per size class.
@@ -79,6 +97,9 @@ const fn initial_lists() -> [FreeList; NUM_CLASSES] {
     [FreeList {
         head: ptr::null_mut(),
         len: 0,
+        limit: 1,
+        full: ptr::null_mut(),
+        nfull: 0,
         max_len: 1,
         overages: 0,
         reported: 0,
@@ -96,6 +117,29 @@ fn slow_start_step(max_len: u32, batch: u32) -> u32 {
     }
 }
 
+/// Pops the top whole batch of `list`'s stack.
+///
+/// # Safety
+/// `list.nfull > 0`.
+unsafe fn pop_full(list: &mut FreeList) -> *mut Block {
+    let b = list.full;
+    // SAFETY: `b` heads a whole batch of the stack (invariant); its second
+    // word links the batch below.
+    unsafe { list.full = *next_batch(b) };
+    list.nfull -= 1;
+    b
+}
+
+/// The link to the next whole batch, in the second word of a batch's head
+/// block (blocks are at least 16 bytes).
+///
+/// # Safety
+/// `head` is a free block owned by this cache.
+unsafe fn next_batch(head: *mut Block) -> *mut *mut Block {
+    // SAFETY: the second word lies inside the block (caller).
+    unsafe { (head as *mut *mut Block).add(1) }
+}
+
 impl Default for ThreadCache {
     fn default() -> Self {
         Self::new()
@@ -111,8 +155,8 @@ impl ThreadCache {
         }
     }
 
-    /// The fast path's pop: a block of `class`, or null if the list is
-    /// empty. Makes no call.
+    /// The fast path's pop: a block of `class`, or null if the current
+    /// list is empty. Makes no call.
     ///
     /// # Safety
     /// `class < NUM_CLASSES`.
@@ -130,10 +174,10 @@ impl ThreadCache {
         b.cast()
     }
 
-    /// The fast path's push: puts `ptr` on `class`'s list and returns
-    /// whether the list is now over its limit (the caller then runs
-    /// [`Self::overflow`] on the slow path). Makes no call, except the abort
-    /// of an immediate double free.
+    /// The fast path's push: puts `ptr` on `class`'s current list and
+    /// returns whether that list is now over its limit (the caller then
+    /// runs [`Self::overflow`] on the slow path). Makes no call, except the
+    /// abort of an immediate double free.
     ///
     /// # Safety
     /// `class < NUM_CLASSES`; `ptr` is a block of `class` handed out by the
@@ -154,10 +198,10 @@ impl ThreadCache {
         unsafe { (*b).next = list.head };
         list.head = b;
         list.len += 1;
-        list.len > list.max_len
+        list.len > list.limit
     }
 
-    /// Pops a block of `class`, refilling from `central` on a miss.
+    /// Pops a block of `class`, refilling on a miss.
     /// Null only if the central heap is out of memory.
     ///
     /// # Safety
@@ -173,8 +217,8 @@ impl ThreadCache {
         unsafe { self.refill(central, class) }
     }
 
-    /// Pushes `ptr` onto `class`'s list, flushing a batch to `central` if the
-    /// list is over its limit.
+    /// Pushes `ptr` onto `class`'s list, running the overflow if the
+    /// current list is over its limit.
     ///
     /// # Safety
     /// `ptr` is a block of `class` handed out by `central` and no longer used;
@@ -191,11 +235,11 @@ impl ThreadCache {
     /// Bytes of free blocks on all lists (tests; exchanges report one
     /// class at a time).
     #[cfg(test)]
-    pub(crate) fn cached_bytes(&self) -> usize {
+    pub(crate) fn cached_bytes(&self, central: &CentralHeap) -> usize {
         self.lists
             .iter()
             .enumerate()
-            .map(|(c, l)| l.len as usize * block_size(c))
+            .map(|(c, l)| l.total(central.batch(c)) as usize * block_size(c))
             .sum()
     }
 
@@ -204,19 +248,22 @@ impl ThreadCache {
     /// so an exchange does not walk every list. The central heap's figure
     /// for a class lags by the blocks pushed and popped since its last
     /// exchange.
-    fn report(&mut self, class: usize) -> isize {
+    fn report(&mut self, class: usize, batch: u32) -> isize {
         let list = &mut self.lists[class];
-        let delta = (list.len as isize - list.reported as isize) * block_size(class) as isize;
-        list.reported = list.len;
+        let total = list.total(batch);
+        let delta = (total as isize - list.reported as isize) * block_size(class) as isize;
+        list.reported = total;
         delta
     }
 
-    /// Sets `class`'s limit, keeping `capacity` exact.
-    fn set_max_len(&mut self, class: usize, max_len: u32) {
+    /// Sets `class`'s limit, keeping `capacity` and the current list's
+    /// `limit` exact.
+    fn set_max_len(&mut self, class: usize, max_len: u32, batch: u32) {
         let size = block_size(class);
         let old = self.lists[class].max_len;
         self.capacity = self.capacity + (max_len as usize - 1) * size - (old as usize - 1) * size;
         self.lists[class].max_len = max_len;
+        self.lists[class].limit = max_len.min(batch);
     }
 
     /// Raises `class`'s limit by `grow` if the budget allows (scavenging
@@ -233,17 +280,29 @@ impl ThreadCache {
             unsafe { self.scavenge(central) };
         }
         if self.capacity + extra <= THREAD_BUDGET {
-            self.set_max_len(class, self.lists[class].max_len + grow);
+            self.set_max_len(class, self.lists[class].max_len + grow, batch);
         }
     }
 
+    /// A miss: the current list is empty. A whole batch of the cache's own
+    /// stack becomes the current list if there is one (O(1), no lock);
+    /// otherwise a batch comes from the central heap and the limit grows.
     #[cold]
     #[inline(never)]
     unsafe fn refill(&mut self, central: &CentralHeap, class: usize) -> *mut u8 {
         crate::reentry::point(crate::reentry::Site::Refill);
         let batch = central.batch(class);
-        let want = self.lists[class].max_len.min(batch) as usize;
-        let delta = self.report(class);
+        let list = &mut self.lists[class];
+        if list.nfull > 0 {
+            // SAFETY: the stack holds a whole batch (checked).
+            let b = unsafe { pop_full(list) };
+            // SAFETY: `b` heads a whole batch of `batch` blocks owned here.
+            list.head = unsafe { (*b).next };
+            list.len = batch - 1;
+            return b.cast();
+        }
+        let want = list.max_len.min(batch) as usize;
+        let delta = self.report(class, batch);
         let (head, count) = central.alloc_batch(class, want, delta);
         if count == 0 {
             return ptr::null_mut();
@@ -258,8 +317,11 @@ impl ThreadCache {
         head.cast()
     }
 
-    /// Gives back a batch of a list that [`Self::push`] left over its
-    /// limit, and adapts the limit.
+    /// A push left the current list over its limit. At full depth (the
+    /// limit is a batch), every block but the newest becomes a whole batch
+    /// on the cache's stack, with no walk; a stack over `max_len` gives
+    /// its top batch to the central heap whole (O(1) there too). Below a
+    /// batch (slow start), the list gives back what is over and grows.
     ///
     /// # Safety
     /// `class < NUM_CLASSES`; this cache is only ever used with `central`.
@@ -269,35 +331,84 @@ impl ThreadCache {
         crate::reentry::point(crate::reentry::Site::Overflow);
         let batch = central.batch(class);
         let l = self.lists[class];
-        // SAFETY: forwarded precondition.
-        unsafe { self.release(central, class, l.max_len.min(batch) as usize) };
-        if l.max_len < batch {
+        if l.len <= batch {
+            // Slow start: the limit is below a batch.
+            // SAFETY: forwarded precondition.
+            unsafe { self.release_current(central, class, l.max_len as usize) };
             // SAFETY: forwarded precondition.
             unsafe { self.try_grow(central, class, slow_start_step(l.max_len, batch)) };
-        } else {
-            let list = &mut self.lists[class];
-            list.overages += 1;
-            if list.overages > MAX_OVERAGES {
-                list.overages = 0;
-                let shrunk = (l.max_len - batch).max(batch);
-                self.set_max_len(class, shrunk);
+            return;
+        }
+        let list = &mut self.lists[class];
+        // `len == batch + 1`: all but the head make one whole batch.
+        let newest = list.head;
+        // SAFETY: the list holds `batch + 1` blocks we own.
+        unsafe {
+            let rest = (*newest).next;
+            (*newest).next = ptr::null_mut();
+            *next_batch(rest) = list.full;
+            list.full = rest;
+        }
+        list.nfull += 1;
+        list.len = 1;
+        if list.total(batch) <= list.max_len {
+            return;
+        }
+        list.overages += 1;
+        if list.overages > MAX_OVERAGES {
+            list.overages = 0;
+            let shrunk = (l.max_len - batch).max(batch);
+            self.set_max_len(class, shrunk, batch);
+        }
+        // SAFETY: forwarded precondition.
+        unsafe { self.trim_list(central, class) };
+    }
+
+    /// Gives back whole batches, then current blocks, until `class` holds
+    /// no more than its `max_len`.
+    unsafe fn trim_list(&mut self, central: &CentralHeap, class: usize) {
+        let batch = central.batch(class);
+        while self.lists[class].total(batch) > self.lists[class].max_len {
+            if self.lists[class].nfull > 0 {
+                // SAFETY: forwarded precondition.
+                unsafe { self.release_full(central, class) };
+            } else {
+                let over = self.lists[class].total(batch) - self.lists[class].max_len;
+                // SAFETY: forwarded precondition.
+                unsafe { self.release_current(central, class, over as usize) };
             }
         }
     }
 
-    /// Gives `n` blocks from the head of `class`'s list back to `central`
-    /// (whole batches where possible, so the central heap can keep them whole).
-    unsafe fn release(&mut self, central: &CentralHeap, class: usize, mut n: usize) {
-        let batch = central.batch(class) as usize;
-        while n > 0 {
-            let take = n.min(batch).min(self.lists[class].len as usize);
-            if take == 0 {
-                return;
-            }
-            let list = &mut self.lists[class];
-            let head = list.head;
+    /// Gives the top whole batch of `class`'s stack to `central` (O(1)
+    /// there: it stacks whole batches).
+    ///
+    /// # Safety
+    /// `self.lists[class].nfull > 0`; this cache is only ever used with `central`.
+    unsafe fn release_full(&mut self, central: &CentralHeap, class: usize) {
+        let batch = central.batch(class);
+        // SAFETY: caller's precondition.
+        let b = unsafe { pop_full(&mut self.lists[class]) };
+        let delta = self.report(class, batch);
+        // SAFETY: `b` is a whole batch of free blocks of `class` from `central`.
+        unsafe { central.free_batch(class, b, batch as usize, delta) };
+    }
+
+    /// Gives `n` blocks from the head of `class`'s current list back to
+    /// `central` (the whole list at once if `n` covers it, with no walk).
+    unsafe fn release_current(&mut self, central: &CentralHeap, class: usize, n: usize) {
+        let batch = central.batch(class);
+        let list = &mut self.lists[class];
+        let take = n.min(list.len as usize);
+        if take == 0 {
+            return;
+        }
+        let head = list.head;
+        if take == list.len as usize {
+            list.head = ptr::null_mut();
+        } else {
             let mut last = head;
-            // SAFETY: the list holds at least `take` blocks we own.
+            // SAFETY: the list holds more than `take` blocks we own.
             unsafe {
                 for _ in 1..take {
                     last = (*last).next;
@@ -305,12 +416,11 @@ impl ThreadCache {
                 list.head = (*last).next;
                 (*last).next = ptr::null_mut();
             }
-            list.len -= take as u32;
-            n -= take;
-            let delta = self.report(class);
-            // SAFETY: the detached blocks are free blocks of `class` from `central`.
-            unsafe { central.free_batch(class, head, take, delta) };
         }
+        list.len -= take as u32;
+        let delta = self.report(class, batch);
+        // SAFETY: the detached blocks are free blocks of `class` from `central`.
+        unsafe { central.free_batch(class, head, take, delta) };
     }
 
     /// Halves every list's limit and gives back what is over it.
@@ -318,13 +428,11 @@ impl ThreadCache {
     unsafe fn scavenge(&mut self, central: &CentralHeap) {
         crate::reentry::point(crate::reentry::Site::Scavenge);
         for class in 0..NUM_CLASSES {
-            let l = self.lists[class];
-            let max_len = (l.max_len / 2).max(1);
-            self.set_max_len(class, max_len);
-            if l.len > max_len {
-                // SAFETY: forwarded precondition.
-                unsafe { self.release(central, class, (l.len - max_len) as usize) };
-            }
+            let batch = central.batch(class);
+            let max_len = (self.lists[class].max_len / 2).max(1);
+            self.set_max_len(class, max_len, batch);
+            // SAFETY: forwarded precondition.
+            unsafe { self.trim_list(central, class) };
         }
     }
 
@@ -336,12 +444,17 @@ impl ThreadCache {
     pub(crate) unsafe fn flush(&mut self, central: &CentralHeap) {
         crate::reentry::point(crate::reentry::Site::Flush);
         for class in 0..NUM_CLASSES {
+            let batch = central.batch(class);
+            while self.lists[class].nfull > 0 {
+                // SAFETY: forwarded precondition.
+                unsafe { self.release_full(central, class) };
+            }
             let len = self.lists[class].len as usize;
             // SAFETY: forwarded precondition.
-            unsafe { self.release(central, class, len) };
-            self.set_max_len(class, 1);
+            unsafe { self.release_current(central, class, len) };
+            self.set_max_len(class, 1, batch);
             self.lists[class].overages = 0;
-            let delta = self.report(class);
+            let delta = self.report(class, batch);
             if delta != 0 {
                 // Record the final report with an empty exchange.
                 // SAFETY: an empty list is a valid (empty) batch.
@@ -395,7 +508,7 @@ mod tests {
             assert!(c.lists[class].len <= c.lists[class].max_len);
             // SAFETY: `c` is only used with `h`.
             unsafe { c.flush(h) };
-            assert_eq!(c.cached_bytes(), 0);
+            assert_eq!(c.cached_bytes(h), 0);
             let s = h.stats(None);
             assert_eq!((s.bytes_in_use, s.bytes_in_thread_caches), (0, 0), "{s:?}");
             h.check().unwrap();
@@ -408,7 +521,7 @@ mod tests {
             let mut c = ThreadCache::new();
             let class = 0;
             let batch = CLASSES[class].batch as usize;
-            c.set_max_len(class, 2 * batch as u32);
+            c.set_max_len(class, 2 * batch as u32, batch as u32);
             let (head, n) = h.alloc_batch(class, 2 * batch + 1, 0);
             assert_eq!(n, 2 * batch + 1);
             let mut b = head;
@@ -423,11 +536,67 @@ mod tests {
             let flushed = h.stats(None).small_blocks_flushed - before;
             assert_eq!(
                 flushed as usize, batch,
-                "one batch went back when len passed max_len"
+                "one whole batch went back when the cache passed max_len"
             );
-            assert_eq!(c.lists[class].len as usize, batch + 1);
+            let l = c.lists[class];
+            assert_eq!(
+                (l.len, l.nfull),
+                (1, 1),
+                "the newest block and one whole batch stay"
+            );
+            assert_eq!(
+                h.stats(None).bytes_in_central_batches,
+                batch * 16,
+                "it went back whole"
+            );
             // SAFETY: `c` is only used with `h`.
             unsafe { c.flush(h) };
+            h.check().unwrap();
+        });
+    }
+
+    #[test]
+    fn a_deep_list_keeps_whole_batches_and_reuses_them_without_the_central_heap() {
+        with_heap(|h| {
+            let mut c = ThreadCache::new();
+            let class = 0;
+            let batch = CLASSES[class].batch;
+            c.set_max_len(class, 4 * batch, batch);
+            let (head, n) = h.alloc_batch(class, 3 * batch as usize, 0);
+            assert_eq!(n, 3 * batch as usize);
+            let mut b = head;
+            while !b.is_null() {
+                // SAFETY: walking a list the heap just handed out.
+                let next = unsafe { (*b).next };
+                // SAFETY: a block of class 0 from `h`.
+                unsafe { c.free(h, b.cast(), class) };
+                b = next;
+            }
+            let l = c.lists[class];
+            assert_eq!((l.nfull, l.len), (2, batch), "two whole batches stacked");
+            let before = h.stats(None);
+            let got: Vec<_> = (0..3 * batch)
+                // SAFETY: valid class; `c` is only used with `h`.
+                .map(|_| unsafe { c.alloc(h, class) })
+                .collect();
+            let after = h.stats(None);
+            assert_eq!(
+                after.small_blocks_refilled, before.small_blocks_refilled,
+                "all three batches came from the cache itself"
+            );
+            assert_eq!(
+                after.class_lock_acquisitions,
+                before.class_lock_acquisitions
+            );
+            let distinct: std::collections::HashSet<_> = got.iter().collect();
+            assert_eq!(distinct.len(), got.len(), "no block handed out twice");
+            for p in got {
+                // SAFETY: blocks of class 0 from `h`.
+                unsafe { c.free(h, p, class) };
+            }
+            // SAFETY: `c` is only used with `h`.
+            unsafe { c.flush(h) };
+            assert_eq!(h.stats(None).bytes_in_use, 0);
             h.check().unwrap();
         });
     }
@@ -438,7 +607,7 @@ mod tests {
             let mut c = ThreadCache::new();
             let class = 1;
             let batch = CLASSES[class].batch;
-            c.set_max_len(class, 4 * batch);
+            c.set_max_len(class, 4 * batch, batch);
             for _ in 0..(MAX_OVERAGES + 1) * 4 {
                 let (head, n) = h.alloc_batch(class, batch as usize, 0);
                 let mut b = head;
@@ -474,7 +643,7 @@ mod tests {
                 // SAFETY: blocks of their class from `h`.
                 unsafe { c.free(h, p, class) };
             }
-            let cached = c.cached_bytes();
+            let cached = c.cached_bytes(h);
             let one_each: usize = (0..NUM_CLASSES).map(block_size).sum();
             assert!(
                 cached <= THREAD_BUDGET + one_each,
