@@ -1,11 +1,15 @@
-//! Thread caches: per size class, a private singly linked list of free blocks.
+//! Thread caches: per size class, a private singly linked list of free
+//! blocks, and behind it a stack of whole batches.
 //!
 //! ```text
-//!   class 0 (16 B):  head ─▶ [blk] ─▶ [blk] ─▶ [blk] ─▶ null    len 3, max_len 64
-//!   class 1 (32 B):  head ─▶ null                                len 0, max_len 64
+//!   class 0 (16 B):  head ─▶ [blk] ─▶ [blk] ─▶ null        len 2, limit 64
+//!                    full ─▶ [batch of 64] ─▶ [batch of 64]   nfull 2, max_len 256
+//!   class 1 (32 B):  head ─▶ null                           len 0, limit 1
 //!   ...
-//!   alloc: pop head            (miss → refill one batch from the central heap)
-//!   free:  push head           (len > max_len → flush one batch to the central heap)
+//!   alloc: pop head       (miss → a batch from `full`, else one from the central heap)
+//!   free:  push head      (len > limit → all but the newest block become a whole
+//!                          batch on `full`; over max_len → the top batch goes to
+//!                          the central heap, whole)
 //! ```
 //!
 //! The fast path may do exactly this: index the class's list, compare, and
@@ -22,10 +26,13 @@
 //! is below one batch (tcmalloc adds 1; doubling reaches a batch in 6 misses
 //! instead of 63, which is most of a short-lived thread's central
 //! traffic), then raises it by a batch at a time up to
-//! `8 × batch` — so a class that keeps missing earns a deeper list. A list that
-//! overflows gives back one batch; after more than 3 overflows at full
-//! depth it also shrinks by a batch, so a thread that only frees (a consumer)
-//! does not hoard.
+//! `8 × batch` — so a class that keeps missing earns a deeper list. The
+//! current list holds at most `limit = min(max_len, batch)` blocks; past a
+//! batch, blocks move to the stack of whole batches in O(1) (no walk), and
+//! whole batches move between the stack and the central heap in O(1) on
+//! both sides. A list over `max_len` gives back one batch; after more than
+//! 3 such overflows it also shrinks by a batch, so a thread that only frees
+//! (a consumer) does not hoard.
 //!
 //! Budget: the *capacity* `Σ (max_len − 1) × block_size` over all lists never
 //! exceeds [`THREAD_BUDGET`] (2 MiB): a raise that would pass it first
