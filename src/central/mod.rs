@@ -52,9 +52,10 @@
 //! - Regions grow geometrically: a new region is as large as everything
 //!   mapped so far (power of two, 1 MiB to 64 MiB), so a growing heap maps
 //!   O(log n) regions and a small one stays small.
-//! - The largest wholly free region is kept as a reserve; others are unmapped
-//!   as soon as they become wholly free, so map/unmap does not thrash at a
-//!   boundary (keeping a small one made every big request map a region).
+//! - The largest wholly free region is kept as a reserve, so map/unmap does
+//!   not thrash at a boundary (keeping a small one made every big request
+//!   map a region); others are unmapped once wholly free for the purge
+//!   delay, so threads cycling big buffers across regions reuse them.
 //! - Freed pages go back to the OS without any thread of memalloc's own:
 //!   a bound on dirty pages enforced on the free path, a time decay on
 //!   page-heap activity, and idle central batches returned to their spans
@@ -407,7 +408,7 @@ impl CentralHeap {
             Kind::Large(d) => {
                 let now = os::now_ms();
                 // SAFETY: `d` heads a live large span of this heap (caller).
-                unsafe { self.pages.free_large(d, now) };
+                unsafe { self.pages.free_large(d) };
                 self.after_free(now);
             }
             // SAFETY: `r` is a live huge mapping of this heap (caller).

@@ -71,8 +71,9 @@ pub(super) struct PageCounters {
 ///
 /// Invariants (checked by `check.rs`): the spans of every listed region
 /// tile its usable pages; every free run is binned by its size, and no two
-/// free runs are adjacent; at most one region is wholly free (the
-/// reserve); the counters equal what the page map says.
+/// free runs are adjacent; the counters equal what the page map says.
+/// Wholly free regions beyond the reserve are unmapped once free for the
+/// purge delay (`purge.rs`).
 pub(super) struct PageState {
     pub(super) bins: [*mut PageDesc; NUM_BINS],
     /// Bit `b` set iff `bins[b]` is non-empty.
@@ -173,9 +174,9 @@ impl PageHeap {
     pub(super) fn locked<R>(&self, f: impl FnOnce(&mut PageState) -> R) -> R {
         let (_guard, contended) = self.lock.lock_noting_contention();
         let start = os::now_ns();
-        // SAFETY: the lock is held for the closure's whole duration, so this
-        // is the only reference to the state.
         self.state.with_mut(|s| {
+            // SAFETY: the lock is held for the closure's whole duration, so
+            // this is the only reference to the state.
             let s = unsafe { &mut *s };
             s.lock.note(contended);
             let r = f(s);
@@ -244,8 +245,11 @@ impl PageHeap {
     /// # Safety
     /// `d` heads a live large span of this heap, whose block is not used
     /// any more.
-    pub(super) unsafe fn free_large(&self, d: *mut PageDesc, now: u64) {
+    pub(super) unsafe fn free_large(&self, d: *mut PageDesc) {
         self.locked(|s| {
+            // Read under the lock: a free that waited must not date its run
+            // (and maybe its region) earlier than it was freed.
+            let now = os::now_ms();
             // SAFETY: caller's precondition; lock held.
             unsafe {
                 s.c.large_pages -= (*d).npages as usize;

@@ -20,8 +20,8 @@
 //!   `max(DIRTY_MIN_BYTES, in use / DIRTY_FRACTION, 2 × the largest span
 //!   freed within PURGE_DELAY_MS)` = max(8 MiB, 1/8 of the region bytes in
 //!   use, twice the latest big buffer), raised to twice the most large
-//!   pages in use over the last delay while large allocations keep reusing
-//!   resident pages (threads cycling big buffers together). A free that passes the bound
+//!   pages in use over the last delay while allocations of 1 MiB or more
+//!   keep reusing resident pages (threads cycling big buffers together). A free that passes the bound
 //!   purges the oldest free runs (`MADV_DONTNEED`) until half the bound is
 //!   left, so a program that frees everything is back near its starting
 //!   RSS at once (1 GiB freed: 2.7 MiB at start, 12.3 MiB right after). The
@@ -139,12 +139,19 @@ impl PageState {
     /// the largest span freed within the purge delay, so a program that
     /// keeps freeing and reallocating one big buffer does not fault it in
     /// again on every cycle. While large allocations keep taking resident
-    /// pages (reuse within the purge delay), also at least the most large
-    /// pages in use over the last delay: threads cycling big buffers
+    /// pages (reuse within the purge delay), also at least twice the most
+    /// large pages in use over the last delay: threads cycling big buffers
     /// together need that many resident, and with only the single-buffer
     /// term two threads purged each other's buffers and faulted them back
     /// in 6× as often as System. A program that frees everything without
-    /// reusing it still drops to the floor at once.
+    /// reusing it still drops to the floor at once. The price: one that
+    /// cycled big buffers and then frees everything keeps up to twice its
+    /// recent peak of large blocks resident until its next page-heap call
+    /// after the delay (or `trim`, or a tick of the opt-in purger). Tried
+    /// and measured instead: twice the large pages in use *now* (two
+    /// threads cycling purged each other's buffers again, 4× System's page
+    /// faults), and forgetting the term whenever no large block is live
+    /// (two threads are often both between buffers: same result).
     pub(super) fn dirty_bound_pages(&self, now: u64) -> usize {
         // The share is of the region bytes in use, not mapped: wholly free
         // regions stay mapped for a purge delay, and counting them let a
@@ -319,14 +326,26 @@ impl PageState {
         }
     }
 
-    /// The page heap's part of the background purger's tick: purge free
-    /// runs older than the delay. Returns whether dirty pages are left.
+    /// The page heap's part of the background purger's tick: everything
+    /// the decay does on page-heap activity (purge runs older than the
+    /// delay, unmap idle regions but the reserve, roll the large-page
+    /// peak), now. Returns whether anything is left for a later tick:
+    /// dirty pages, or a wholly free region beyond the reserve.
     #[cfg(unix)]
     pub(super) unsafe fn background_tick(&mut self, now: u64) -> bool {
-        self.next_purge_ms = now + PURGE_DELAY_MS / 2;
+        self.next_purge_ms = 0;
         // SAFETY: lock held.
-        unsafe { self.purge_older_than(now, PURGE_DELAY_MS) };
-        self.c.dirty_pages > 0
+        unsafe { self.maybe_purge(now) };
+        let mut empty = 0;
+        let mut r = self.regions;
+        // SAFETY: the region list holds live regions of ours (lock held).
+        unsafe {
+            while !r.is_null() {
+                empty += ((*r).free_pages == (*r).npages - (*r).first_page) as usize;
+                r = (*r).next;
+            }
+        }
+        self.c.dirty_pages > 0 || empty > 1
     }
 
     /// Purges every free run and unmaps every wholly free region, reserve

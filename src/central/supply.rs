@@ -63,9 +63,9 @@ pub(super) struct ClassState {
     pub(super) moved_at: u64,
     pub(super) small_out: usize,
     pub(super) transfer: usize,
-    /// This class's share of the thread caches' reported bytes: each
-    /// exchange adds the cache's change since its previous report (of all
-    /// classes), so only the sum over classes is meaningful.
+    /// Bytes of this class in thread caches, as last reported: each
+    /// exchange adds the cache's change for this class since its previous
+    /// report.
     pub(super) cached: usize,
     pub(super) refilled: u64,
     pub(super) flushed: u64,
