@@ -70,7 +70,9 @@
 //! ```
 //!
 //! memalloc creates no thread of its own; [`start_background_purger`] opts
-//! in to one that returns idle memory on a timer.
+//! in to one that returns idle memory on a timer. Its settings (purge
+//! delay, dirty-page bound, a report at exit, verbose lines) come from
+//! `MEMALLOC_*` environment variables or from [`Options`]; see [`options`].
 //!
 //! # How it is built
 //!
@@ -109,6 +111,7 @@ mod fork;
 mod front;
 mod global;
 mod heap;
+pub mod options;
 mod os;
 #[cfg(unix)]
 mod purger;
@@ -125,6 +128,7 @@ pub use global::{
     start_background_purger, stats, trim, usable_size,
 };
 pub use heap::Heap;
+pub use options::{Options, OptionsError};
 pub use stats::Stats;
 
 /// A broken heap invariant found by [`Heap::check`] or [`check`].

@@ -92,9 +92,8 @@ pub(crate) fn after_fork_in_child() {
 /// The purger's loop; never returns.
 extern "C" fn run(_: *mut core::ffi::c_void) -> *mut core::ffi::c_void {
     sys::name_this_thread();
-    let half = crate::central::PURGE_DELAY_MS / 2;
     loop {
-        sys::sleep_ms(half);
+        sys::sleep_ms(crate::options::purge_delay_ms() / 2);
         // Cleared before looking, so a free that lands after the look sets it
         // again and the park below returns at once.
         WORK.store(0, Ordering::SeqCst);

@@ -43,12 +43,15 @@ use crate::os;
 use crate::region::{PAGE_SIZE, PageDesc, RegionHeader};
 use crate::size_class::{NUM_CLASSES, block_size};
 
-/// How long a free run stays resident before its pages go back to the OS.
+/// How long a free run stays resident before its pages go back to the OS
+/// (the default; `MEMALLOC_PURGE_DELAY_MS` and `Options` change it).
 pub const PURGE_DELAY_MS: u64 = 100;
 /// The dirty-page bound's floor: a heap may keep this many bytes of free
-/// but resident pages however small it is (see `enforce_dirty_bound`).
+/// but resident pages however small it is (see `enforce_dirty_bound`; the
+/// default: `MEMALLOC_DIRTY_MIN_BYTES` and `Options` change it).
 pub const DIRTY_MIN_BYTES: usize = 8 << 20;
-/// The dirty-page bound's share of the mapped region bytes: 1/8.
+/// The dirty-page bound's share of the mapped region bytes: 1/8 (the
+/// default: `MEMALLOC_DIRTY_FRACTION` and `Options` change it).
 pub const DIRTY_FRACTION: usize = 8;
 
 impl CentralState {
@@ -57,9 +60,9 @@ impl CentralState {
         if now < self.next_purge_ms {
             return;
         }
-        self.next_purge_ms = now + PURGE_DELAY_MS / 2;
+        self.next_purge_ms = now + crate::options::purge_delay_ms() / 2;
         // SAFETY: lock held.
-        unsafe { self.purge_older_than(now, PURGE_DELAY_MS) };
+        unsafe { self.purge_older_than(now, crate::options::purge_delay_ms()) };
     }
 
     /// The most dirty (free but maybe resident) pages this heap keeps:
@@ -68,14 +71,18 @@ impl CentralState {
     /// keeps freeing and reallocating one big buffer does not fault it in
     /// again on every cycle.
     fn dirty_bound_pages(&self) -> usize {
-        let floor = (self.c.region_bytes / DIRTY_FRACTION).max(DIRTY_MIN_BYTES) / PAGE_SIZE;
+        let floor = (self.c.region_bytes / crate::options::dirty_fraction())
+            .max(crate::options::dirty_min_bytes())
+            / PAGE_SIZE;
         floor.max(2 * self.recent_big_free)
     }
 
     /// Records a freed span of `n` pages for [`Self::dirty_bound_pages`]:
     /// the largest within the purge delay, or the latest after it.
     pub(super) fn note_freed_span(&mut self, n: usize, now: u64) {
-        if n >= self.recent_big_free || now.saturating_sub(self.recent_big_at) >= PURGE_DELAY_MS {
+        if n >= self.recent_big_free
+            || now.saturating_sub(self.recent_big_at) >= crate::options::purge_delay_ms()
+        {
             self.recent_big_free = n;
             self.recent_big_at = now;
         }
@@ -218,9 +225,9 @@ impl CentralState {
     pub(super) unsafe fn background_tick(&mut self, now: u64) -> bool {
         // SAFETY: lock held.
         let batches_left = unsafe { self.drain_idle_batches(now) };
-        self.next_purge_ms = now + PURGE_DELAY_MS / 2;
+        self.next_purge_ms = now + crate::options::purge_delay_ms() / 2;
         // SAFETY: lock held.
-        unsafe { self.purge_older_than(now, PURGE_DELAY_MS) };
+        unsafe { self.purge_older_than(now, crate::options::purge_delay_ms()) };
         batches_left || self.c.dirty_pages > 0
     }
 
@@ -240,12 +247,14 @@ impl CentralState {
     /// thread pushed or popped for half a purge delay. Returns whether any
     /// class still keeps batches.
     unsafe fn drain_idle_batches(&mut self, now: u64) -> bool {
-        self.next_drain_ms = now + PURGE_DELAY_MS / 2;
+        self.next_drain_ms = now + crate::options::purge_delay_ms() / 2;
         let mut batches_left = false;
         // SAFETY: lock held; the batches hold blocks of their class.
         unsafe {
             for class in 0..NUM_CLASSES {
-                if now.saturating_sub(self.classes[class].moved_at) < PURGE_DELAY_MS / 2 {
+                if now.saturating_sub(self.classes[class].moved_at)
+                    < crate::options::purge_delay_ms() / 2
+                {
                     batches_left |= self.classes[class].nbatches > 0;
                     continue;
                 }
