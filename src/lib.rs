@@ -99,8 +99,12 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
+// The gate the `nightly` feature needs; nightlies from 1.100 on have
+// stabilized the parts used here and only warn that it is redundant.
+#![cfg_attr(feature = "nightly", allow(stable_features))]
+#![cfg_attr(feature = "nightly", feature(allocator_api))]
 
-#[cfg(feature = "allocator-api2")]
+#[cfg(any(feature = "allocator-api2", feature = "nightly"))]
 mod allocator_api;
 #[cfg(test)]
 mod binding_tests;
