@@ -153,7 +153,8 @@ mod sys {
 
     pub(super) fn sleep_ms(ms: u64) {
         let ts = libc::timespec {
-            tv_sec: (ms / 1000) as libc::time_t,
+            // `as _`: time_t is 64-bit on glibc and, from 1.2.0, on musl.
+            tv_sec: (ms / 1000) as _,
             tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long,
         };
         // SAFETY: a valid timespec; an early wake-up is harmless.

@@ -2,6 +2,11 @@
 //! the system `cc` and linked against `libmemalloc.a` and `libmemalloc.so`
 //! (plain and `override` builds), or run with the override library in
 //! `LD_PRELOAD`. Each program checks its own results and prints `ok <n>`.
+//!
+//! glibc only: these link against the host's libraries and `libmemalloc.so`
+//! (Rust builds no `cdylib` for musl), run under `LD_PRELOAD`, and check
+//! glibc's own heap functions (`mallinfo2`, `malloc_trim`, ...). The same C
+//! programs run as static musl executables in `tests/c_musl.rs`.
 #![cfg(all(target_os = "linux", target_env = "gnu"))]
 
 #[path = "c/support.rs"]
