@@ -228,7 +228,9 @@ impl Options {
     /// Applies the options to every heap of the process (the process-wide
     /// heap and every `Heap` instance, existing or future), under the
     /// environment's precedence. May be called more than once; each call
-    /// sets the fields it names.
+    /// sets the fields it names. Registers the exit report if `show_stats`
+    /// is then on, and starts the purger if `background_purge` is (from
+    /// here, the program's own call: never from inside `malloc`).
     ///
     /// Errors: [`OptionsError::TooLate`] once memalloc has given memory
     /// back to the OS, and [`OptionsError::Invalid`] for an out-of-range
@@ -264,7 +266,9 @@ impl Options {
         if now.show_stats {
             register_stats_at_exit();
         }
-        if self.background_purge.is_some() && now.background_purge && !start_purger() {
+        // Wanted by the code or the environment: where no load-time
+        // constructor started it (macOS), this call is the place.
+        if now.background_purge && !start_purger() {
             return Err(OptionsError::PurgerNotStarted);
         }
         Ok(())

@@ -174,6 +174,11 @@ fn scenario(name: &str) {
             );
         }
         "threads_at_start" => eprintln!("threads {}", threads()),
+        "apply_delay" => {
+            let before = threads();
+            let r = Options::new().purge_delay_ms(200).apply();
+            eprintln!("apply {r:?} threads {before} -> {}", threads());
+        }
         other => panic!("unknown scenario {other}"),
     }
     eprintln!("{DONE}");
@@ -405,6 +410,13 @@ fn background_purge_env_starts_the_purger_before_main() {
     assert_eq!(field(&err, "threads"), 2, "{err}");
 }
 
+fn applying_other_options_neither_starts_nor_duplicates_the_purger() {
+    let err = child("apply_delay", &[]);
+    assert!(err.contains("apply Ok(()) threads 1 -> 1"), "{err}");
+    let err = child("apply_delay", &[("MEMALLOC_BACKGROUND_PURGE", "1")]);
+    assert!(err.contains("apply Ok(()) threads 2 -> 2"), "{err}");
+}
+
 fn main() {
     if let Ok(name) = std::env::var("MEMALLOC_SCENARIO") {
         scenario(&name);
@@ -478,6 +490,10 @@ fn main() {
         (
             "background_purge_env_starts_the_purger_before_main",
             background_purge_env_starts_the_purger_before_main,
+        ),
+        (
+            "applying_other_options_neither_starts_nor_duplicates_the_purger",
+            applying_other_options_neither_starts_nor_duplicates_the_purger,
         ),
     ];
     let (mut passed, mut failed) = (0, 0);
