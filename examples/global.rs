@@ -4,7 +4,9 @@
 //! `global_system` example, built and run as a child when started through
 //! cargo), the RSS after a free-everything phase, and `print_stats()`.
 //!
-//! Run: `cargo run --release --example global`
+//! Run: `cargo run --release --example global`; as a static musl binary,
+//! against musl's own malloc:
+//! `cargo run --release --target x86_64-unknown-linux-musl --example global`.
 
 #[global_allocator]
 static GLOBAL: memalloc::Memalloc = memalloc::Memalloc;
@@ -27,8 +29,14 @@ fn main() {
     println!("memalloc: {threads} threads, {ops:.0} ops/s");
 
     if let Some(system_ops) = system_figure(secs) {
-        println!("system:   {threads} threads, {system_ops:.0} ops/s");
-        println!("memalloc / system throughput: {:.2}x", ops / system_ops);
+        // On musl, System is musl's own malloc.
+        let name = if cfg!(target_env = "musl") {
+            "musl malloc"
+        } else {
+            "system"
+        };
+        println!("{name}:   {threads} threads, {system_ops:.0} ops/s");
+        println!("memalloc / {name} throughput: {:.2}x", ops / system_ops);
     }
 
     let (start, peak, after) = workload::free_everything_phase();
@@ -63,9 +71,19 @@ fn system_figure(secs: u64) -> Option<f64> {
     } else {
         vec!["--release"]
     };
+    // The same target as this binary, so the two land side by side.
+    let target = if cfg!(target_env = "musl") {
+        vec![
+            "--target".to_string(),
+            format!("{}-unknown-linux-musl", std::env::consts::ARCH),
+        ]
+    } else {
+        vec![]
+    };
     let status = std::process::Command::new(&cargo)
         .args(["build", "--quiet", "--example", "global_system"])
         .args(&profile)
+        .args(&target)
         .status()
         .ok()?;
     if !status.success() {

@@ -17,13 +17,45 @@
  *
  * memalloc creates no thread of its own, and none from inside an
  * allocation or a free. Freed memory goes back to the OS on the freeing
- * thread once more than max(8 MiB, 1/8 of the mapped heap, twice the
- * largest block freed in the last 100 ms) is free but resident. Environment, read once when the library is loaded:
+ * thread once more than max(DIRTY_MIN_BYTES, DIRTY_FRACTION of the heap's
+ * region bytes in use, twice the largest block freed in the last
+ * PURGE_DELAY_MS; and, while blocks of 1 MiB or more keep being freed and
+ * taken again, twice the most large blocks in use over PURGE_DELAY_MS) is
+ * free but resident, and free pages under that bound go back once they have
+ * been free for PURGE_DELAY_MS (checked on later heap activity).
  *
- *   MEMALLOC_BACKGROUND_PURGE=1   start one background thread that also
- *                                 returns what stays under that bound once
- *                                 it has been free for 100 ms (for programs
- *                                 that free a burst and then go idle).
+ * Environment, read once when the library is loaded (by its constructor,
+ * before main; also in programs linking libmemalloc.a). A bad value prints
+ * one line "memalloc: ignoring NAME="value" (expected ...)" on stderr and
+ * the setting keeps its default; the program runs on. An empty value is
+ * the same as unset. Booleans are 1/0, true/false, yes/no or on/off.
+ *
+ *   MEMALLOC_SHOW_STATS=1         print the ma_print_stats report to stderr
+ *                                 when the process exits (exit() or return
+ *                                 from main; not _exit or a signal).
+ *   MEMALLOC_VERBOSE=1            print the settings in effect, then one
+ *                                 line on stderr for every mapping made or
+ *                                 released and every purge:
+ *                                   memalloc: map 0x7f3a00000000 1048576 B
+ *                                 (map, unmap, purge, remap to, shrink to).
+ *   MEMALLOC_PURGE_DELAY_MS=N     how long free pages stay resident before
+ *                                 they are purged; 0 to 86400000, default
+ *                                 100. Longer keeps reused pages from being
+ *                                 faulted in again; shorter returns idle
+ *                                 memory sooner.
+ *   MEMALLOC_DIRTY_MIN_BYTES=N    DIRTY_MIN_BYTES above: bytes, optionally
+ *                                 with K, M or G (x1024^n); default 8M.
+ *   MEMALLOC_DIRTY_FRACTION=1/N   DIRTY_FRACTION above, written 1/N with
+ *                                 N >= 1; default 1/8.
+ *   MEMALLOC_BACKGROUND_PURGE=1   start one background thread (at load)
+ *                                 that also returns what stays under the
+ *                                 bound once it has been free for
+ *                                 PURGE_DELAY_MS (for programs that free a
+ *                                 burst and then go idle). =0 forbids it,
+ *                                 even if the program asks for one.
+ *
+ * Rust programs get the same settings from memalloc::Options; a variable
+ * that is set wins over the program's own setting.
  */
 #ifndef MEMALLOC_H
 #define MEMALLOC_H
@@ -179,8 +211,9 @@ void ma_print_stats(void);
  *
  *   int mallopt(int param, int value)
  *       Returns 0 ("not supported") for every option and changes nothing:
- *       memalloc's thresholds are constants, and it has no arenas, sbrk
- *       top, fastbins or perturbation for glibc's options to set.
+ *       memalloc's settings are the MEMALLOC_* variables above, and it has
+ *       no arenas, sbrk top, fastbins or perturbation for glibc's options
+ *       to set.
  */
 
 #ifdef __cplusplus

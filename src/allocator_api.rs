@@ -1,13 +1,26 @@
-//! `allocator_api2::alloc::Allocator` for `&Heap` (cargo feature
-//! `allocator-api2`): collections that live in a heap instance, on stable
-//! Rust.
+//! `Allocator` for `&Heap`: collections that live in a heap instance.
+//! Two traits, one implementation: `allocator_api2::alloc::Allocator` on
+//! stable Rust (cargo feature `allocator-api2`), and the standard library's
+//! `core::alloc::Allocator` on nightly (feature `nightly`, which turns on
+//! `#![feature(allocator_api)]`; nightlies from 1.100 on have stabilized
+//! the trait and only warn that the gate is redundant, which memalloc
+//! allows).
 //!
 //! ```text
-//!   Vec<T, &Heap> / hashbrown::HashMap<K, V, S, &Heap>
-//!          │  allocate / grow / shrink / deallocate   (this file)
-//!          ▼
+//!   Vec<T, &Heap> / hashbrown::HashMap<.., &Heap>   std Vec<T, &Heap> / Box<T, &Heap>
+//!          │ allocator_api2::alloc::Allocator          │ core::alloc::Allocator (nightly)
+//!          └───────────── allocator_impl! ─────────────┘   (this file)
+//!                              │  Heap::allocate_layout / resize_layout / ...
+//!                              ▼
 //!   Heap's GlobalAlloc methods ─▶ front::* ─▶ thread cache / central heap
 //! ```
+//!
+//! Both traits have the same methods and the same contract, so the logic
+//! lives once, in trait-independent `Heap` methods that return an
+//! `Option`; `allocator_impl!` writes each trait's impl as thin calls to
+//! them. (If another crate in the build turns on `allocator-api2`'s own
+//! `nightly` feature, its trait *is* the standard one, and the two impls
+//! would collide: enable only memalloc's `nightly` then.)
 //!
 //! ```
 //! use allocator_api2::vec::Vec;
@@ -53,7 +66,6 @@
 use crate::Heap;
 use crate::central::LARGE_MAX;
 use crate::size_class::{block_size, class_for};
-use allocator_api2::alloc::{AllocError, Allocator};
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::{self, NonNull};
 
@@ -107,7 +119,7 @@ impl Heap {
         ptr: NonNull<u8>,
         old: Layout,
         new: Layout,
-    ) -> Result<NonNull<[u8]>, AllocError> {
+    ) -> Option<NonNull<[u8]>> {
         let (old_class, new_class) = (class_of_layout(old), class_of_layout(new));
         // Same class, already aligned for the new layout: the block serves
         // `new` as it is (what the heap's realloc does for one alignment).
@@ -115,7 +127,7 @@ impl Heap {
             && a == b
             && ptr.as_ptr() as usize & (new.align() - 1) == 0
         {
-            return Ok(NonNull::slice_from_raw_parts(ptr, block_size(a)));
+            return Some(NonNull::slice_from_raw_parts(ptr, block_size(a)));
         }
         // The heap's realloc keeps `old.align()` and takes the class from
         // it. Right when the alignment is unchanged; when it drops, right
@@ -133,13 +145,13 @@ impl Heap {
             // `new.size()` is non-zero and rounds up to `old.align()`
             // without overflowing `isize` (a valid layout either way).
             let p = unsafe { GlobalAlloc::realloc(self, ptr.as_ptr(), old, new.size()) };
-            let p = NonNull::new(p).ok_or(AllocError)?;
+            let p = NonNull::new(p)?;
             // SAFETY: the heap's realloc returned a live block for
             // (`new.size()`, `old.align()`), which fits `new` (see above).
-            return Ok(unsafe { self.block_slice(p, new) });
+            return Some(unsafe { self.block_slice(p, new) });
         }
         // Allocate, copy, free.
-        let fresh = Allocator::allocate(&self, new)?;
+        let fresh = self.allocate_layout(new)?;
         // SAFETY: distinct live blocks, each holding at least the bytes
         // copied; the old block is ours to free (caller).
         unsafe {
@@ -150,7 +162,113 @@ impl Heap {
             );
             GlobalAlloc::dealloc(self, ptr.as_ptr(), old);
         }
-        Ok(fresh)
+        Some(fresh)
+    }
+
+    /// `Allocator::allocate`: the whole block, or a dangling pointer for a
+    /// zero-size layout. None if out of memory.
+    fn allocate_layout(&self, layout: Layout) -> Option<NonNull<[u8]>> {
+        if layout.size() == 0 {
+            return Some(dangling(layout));
+        }
+        // SAFETY: the layout's size is non-zero.
+        let p = NonNull::new(unsafe { GlobalAlloc::alloc(self, layout) })?;
+        // SAFETY: a fresh block for `layout`.
+        Some(unsafe { self.block_slice(p, layout) })
+    }
+
+    /// `Allocator::allocate_zeroed`.
+    fn allocate_zeroed_layout(&self, layout: Layout) -> Option<NonNull<[u8]>> {
+        let block = self.allocate_layout(layout)?;
+        // A block above LARGE_MAX is a fresh mapping, zero from the OS (as
+        // in `front::alloc_zeroed`); anything else is cleared whole, slack
+        // included, since the caller owns the returned length.
+        if layout.size() != 0 && layout.size() <= LARGE_MAX {
+            // SAFETY: a fresh live block, written from its start.
+            unsafe { zero_from(block, 0) };
+        }
+        Some(block)
+    }
+
+    /// `Allocator::deallocate`.
+    ///
+    /// # Safety
+    /// `ptr` came from this heap's `Allocator` for a layout that `layout`
+    /// fits, and is not used afterwards.
+    unsafe fn deallocate_layout(&self, ptr: NonNull<u8>, layout: Layout) {
+        if layout.size() != 0 {
+            // SAFETY: the caller passes a block of this allocator with a
+            // layout that fits it, which is a live block of this heap.
+            unsafe { GlobalAlloc::dealloc(self, ptr.as_ptr(), layout) }
+        }
+    }
+
+    /// `Allocator::grow`.
+    ///
+    /// # Safety
+    /// As the trait's: `ptr` is a live block for `old`, and `new.size() ≥
+    /// old.size()`.
+    unsafe fn grow_layout(
+        &self,
+        ptr: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+    ) -> Option<NonNull<[u8]>> {
+        debug_assert!(new.size() >= old.size());
+        if old.size() == 0 {
+            return self.allocate_layout(new);
+        }
+        // SAFETY: a live block of this heap for `old` (caller); the new
+        // size is at least the old, so non-zero.
+        unsafe { self.resize_layout(ptr, old, new) }
+    }
+
+    /// `Allocator::grow_zeroed`.
+    ///
+    /// # Safety
+    /// As [`Heap::grow_layout`].
+    unsafe fn grow_zeroed_layout(
+        &self,
+        ptr: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+    ) -> Option<NonNull<[u8]>> {
+        debug_assert!(new.size() >= old.size());
+        if old.size() == 0 {
+            return self.allocate_zeroed_layout(new);
+        }
+        // SAFETY: as in `grow_layout`.
+        let block = unsafe { self.resize_layout(ptr, old, new) }?;
+        // Everything past the caller's old bytes, up to the block's whole
+        // length: in-place growth leaves old contents there, a moved block
+        // whatever its previous owner wrote.
+        // SAFETY: a live block of at least `new.size()` ≥ `old.size()`
+        // bytes.
+        unsafe { zero_from(block, old.size()) };
+        Some(block)
+    }
+
+    /// `Allocator::shrink`.
+    ///
+    /// # Safety
+    /// As the trait's: `ptr` is a live block for `old`, and `new.size() ≤
+    /// old.size()`.
+    unsafe fn shrink_layout(
+        &self,
+        ptr: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+    ) -> Option<NonNull<[u8]>> {
+        debug_assert!(new.size() <= old.size());
+        if new.size() == 0 {
+            // SAFETY: forwarded precondition (nothing to free if the old
+            // layout was zero-size too).
+            unsafe { self.deallocate_layout(ptr, old) };
+            return Some(dangling(new));
+        }
+        // SAFETY: a live block of this heap for `old` (caller), of non-zero
+        // size since it is at least the new one.
+        unsafe { self.resize_layout(ptr, old, new) }
     }
 }
 
@@ -170,99 +288,83 @@ unsafe fn zero_from(block: NonNull<[u8]>, from: usize) {
     };
 }
 
-/// Collections in this heap: `Vec::new_in(&heap)`,
-/// `HashMap::new_in(&heap)` (feature `allocator-api2`; see the module docs
-/// in `src/allocator_api.rs`).
-//
-// SAFETY: blocks come from this heap and stay valid until deallocated or the
-// heap is dropped, which the `&Heap` borrow forbids while they live; copies
-// of `&Heap` are the same heap. Each returned block holds at least the
-// requested size at the requested alignment, and fits that layout (module
-// invariant), so any layout the caller may pass back (same alignment, size
-// between the request and the returned length) frees the right class.
-unsafe impl Allocator for &Heap {
-    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        if layout.size() == 0 {
-            return Ok(dangling(layout));
-        }
-        // SAFETY: the layout's size is non-zero.
-        let p = unsafe { GlobalAlloc::alloc(*self, layout) };
-        let p = NonNull::new(p).ok_or(AllocError)?;
-        // SAFETY: a fresh block for `layout`.
-        Ok(unsafe { self.block_slice(p, layout) })
-    }
+/// `unsafe impl $trait for &Heap`, each method a call to the `Heap`
+/// method above that does the work, with `None` turned into `$error`.
+///
+/// The one safety argument, for both traits: blocks come from this heap
+/// and stay valid until deallocated or the heap is dropped, which the
+/// `&Heap` borrow forbids while they live; copies of `&Heap` are the same
+/// heap. Each returned block holds at least the requested size at the
+/// requested alignment, and fits that layout (module invariant), so any
+/// layout the caller may pass back (same alignment, size between the
+/// request and the returned length) frees the right class.
+macro_rules! allocator_impl {
+    ($(#[$doc:meta])* $trait:path, $error:path) => {
+        $(#[$doc])*
+        // SAFETY: see the macro's docs: blocks live until deallocated or
+        // the borrowed heap drops, and fit the layouts they were made for.
+        unsafe impl $trait for &Heap {
+            fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, $error> {
+                self.allocate_layout(layout).ok_or($error)
+            }
 
-    fn allocate_zeroed(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        let block = self.allocate(layout)?;
-        // A block above LARGE_MAX is a fresh mapping, zero from the OS (as
-        // in `front::alloc_zeroed`); anything else is cleared whole, slack
-        // included, since the caller owns the returned length.
-        if layout.size() != 0 && layout.size() <= LARGE_MAX {
-            // SAFETY: a fresh live block, written from its start.
-            unsafe { zero_from(block, 0) };
-        }
-        Ok(block)
-    }
+            fn allocate_zeroed(&self, layout: Layout) -> Result<NonNull<[u8]>, $error> {
+                self.allocate_zeroed_layout(layout).ok_or($error)
+            }
 
-    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
-        if layout.size() != 0 {
-            // SAFETY: the caller passes a block of this allocator with a
-            // layout that fits it, which is a live block of this heap.
-            unsafe { GlobalAlloc::dealloc(*self, ptr.as_ptr(), layout) }
-        }
-    }
+            unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+                // SAFETY: the trait's precondition is the method's.
+                unsafe { self.deallocate_layout(ptr, layout) }
+            }
 
-    unsafe fn grow(
-        &self,
-        ptr: NonNull<u8>,
-        old_layout: Layout,
-        new_layout: Layout,
-    ) -> Result<NonNull<[u8]>, AllocError> {
-        debug_assert!(new_layout.size() >= old_layout.size());
-        if old_layout.size() == 0 {
-            return self.allocate(new_layout);
-        }
-        // SAFETY: a live block of this heap for `old_layout` (caller);
-        // the new size is at least the old, so non-zero.
-        unsafe { self.resize_layout(ptr, old_layout, new_layout) }
-    }
+            unsafe fn grow(
+                &self,
+                ptr: NonNull<u8>,
+                old_layout: Layout,
+                new_layout: Layout,
+            ) -> Result<NonNull<[u8]>, $error> {
+                // SAFETY: the trait's precondition is the method's.
+                unsafe { self.grow_layout(ptr, old_layout, new_layout) }.ok_or($error)
+            }
 
-    unsafe fn grow_zeroed(
-        &self,
-        ptr: NonNull<u8>,
-        old_layout: Layout,
-        new_layout: Layout,
-    ) -> Result<NonNull<[u8]>, AllocError> {
-        debug_assert!(new_layout.size() >= old_layout.size());
-        if old_layout.size() == 0 {
-            return self.allocate_zeroed(new_layout);
-        }
-        // SAFETY: as in `grow`.
-        let block = unsafe { self.resize_layout(ptr, old_layout, new_layout) }?;
-        // Everything past the caller's old bytes, up to the block's whole
-        // length: in-place growth leaves old contents there, a moved block
-        // whatever its previous owner wrote.
-        // SAFETY: a live block of at least `new_layout.size()` ≥
-        // `old_layout.size()` bytes.
-        unsafe { zero_from(block, old_layout.size()) };
-        Ok(block)
-    }
+            unsafe fn grow_zeroed(
+                &self,
+                ptr: NonNull<u8>,
+                old_layout: Layout,
+                new_layout: Layout,
+            ) -> Result<NonNull<[u8]>, $error> {
+                // SAFETY: the trait's precondition is the method's.
+                unsafe { self.grow_zeroed_layout(ptr, old_layout, new_layout) }.ok_or($error)
+            }
 
-    unsafe fn shrink(
-        &self,
-        ptr: NonNull<u8>,
-        old_layout: Layout,
-        new_layout: Layout,
-    ) -> Result<NonNull<[u8]>, AllocError> {
-        debug_assert!(new_layout.size() <= old_layout.size());
-        if new_layout.size() == 0 {
-            // SAFETY: forwarded precondition (nothing to free if the old
-            // layout was zero-size too).
-            unsafe { self.deallocate(ptr, old_layout) };
-            return Ok(dangling(new_layout));
+            unsafe fn shrink(
+                &self,
+                ptr: NonNull<u8>,
+                old_layout: Layout,
+                new_layout: Layout,
+            ) -> Result<NonNull<[u8]>, $error> {
+                // SAFETY: the trait's precondition is the method's.
+                unsafe { self.shrink_layout(ptr, old_layout, new_layout) }.ok_or($error)
+            }
         }
-        // SAFETY: a live block of this heap for `old_layout` (caller), of
-        // non-zero size since it is at least the new one.
-        unsafe { self.resize_layout(ptr, old_layout, new_layout) }
-    }
+    };
 }
+
+allocator_impl!(
+    /// Collections in this heap on stable Rust: `Vec::new_in(&heap)` from
+    /// `allocator_api2`, hashbrown's `HashMap::new_in(&heap)` (feature
+    /// `allocator-api2`; see the module docs in `src/allocator_api.rs`).
+    #[cfg(feature = "allocator-api2")]
+    allocator_api2::alloc::Allocator,
+    allocator_api2::alloc::AllocError
+);
+
+allocator_impl!(
+    /// Collections in this heap on nightly Rust: the standard library's
+    /// `Vec::new_in(&heap)`, `Box::new_in(x, &heap)` and every other
+    /// `*_in` constructor (feature `nightly`; see the module docs in
+    /// `src/allocator_api.rs`).
+    #[cfg(feature = "nightly")]
+    core::alloc::Allocator,
+    core::alloc::AllocError
+);

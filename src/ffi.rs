@@ -7,7 +7,8 @@
 //!                 │ errno: ENOMEM / EINVAL on failure, free keeps errno
 //!                 │ glibc argument rules (realloc(p, 0), memalign rounding)
 //!   .init_array ──▶ fork::register()   (first pthread_atfork handler)
-//!               ──▶ MEMALLOC_BACKGROUND_PURGE=1 ? purger::start()
+//!               ──▶ options::at_load(): MEMALLOC_* variables read;
+//!                   SHOW_STATS=1 ? atexit(report); BACKGROUND_PURGE=1 ? purger::start()
 //! ```
 //!
 //! Rules every function here keeps:
@@ -426,21 +427,10 @@ extern "C" fn register_fork_handlers_at_load() {
     crate::fork::register();
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     pin_shared_library();
-    start_purger_if_asked();
-}
-
-/// `MEMALLOC_BACKGROUND_PURGE=1` starts the opt-in background purger from
-/// the load-time constructor: the one place a program under `LD_PRELOAD`
-/// can ask for it, and outside every `malloc`/`free` (DESIGN.md promise 8).
-#[cfg(all(unix, not(target_vendor = "apple")))]
-fn start_purger_if_asked() {
-    // SAFETY: a NUL-terminated name; getenv neither allocates nor locks, and
-    // the returned string is only read here, before main can change it.
-    let v = unsafe { libc::getenv(c"MEMALLOC_BACKGROUND_PURGE".as_ptr()) };
-    // SAFETY: non-null getenv results are NUL-terminated strings.
-    if !v.is_null() && unsafe { core::ffi::CStr::from_ptr(v) }.to_bytes() == b"1" {
-        crate::purger::start();
-    }
+    // The environment's options: the one place a program under `LD_PRELOAD`
+    // can ask for the exit report or the purger thread, and outside every
+    // `malloc`/`free` (DESIGN.md promise 8).
+    crate::options::at_load();
 }
 
 /// Keeps `libmemalloc.so` mapped for the life of the process once it is
@@ -743,11 +733,11 @@ pub mod replace {
 
     /// glibc `mallopt`: returns 0 ("not supported") for every option.
     ///
-    /// None of glibc's options has a counterpart that can be set in
-    /// memalloc: its thresholds (`LARGE_MAX` for dedicated mappings, the
-    /// dirty-page bound and purge delay for returning memory) are
-    /// constants, it has no arenas (`M_ARENA_MAX`, `M_ARENA_TEST`), no
-    /// `sbrk` top (`M_TOP_PAD`, `M_TRIM_THRESHOLD`), no fastbins
+    /// None of glibc's options has a counterpart in memalloc: its
+    /// threshold for dedicated mappings (`LARGE_MAX`) is a constant, the
+    /// dirty-page bound and purge delay are set by the `MEMALLOC_*`
+    /// environment variables (see `crate::options`), it has no arenas
+    /// (`M_ARENA_MAX`, `M_ARENA_TEST`), no `sbrk` top (`M_TOP_PAD`, `M_TRIM_THRESHOLD`), no fastbins
     /// (`M_MXFAST`), and neither perturbs nor checks freed memory on
     /// request (`M_PERTURB`, `M_CHECK_ACTION`). Returning 1 would claim a
     /// setting took effect when it was ignored.

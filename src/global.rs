@@ -244,7 +244,8 @@ pub fn trim() {
 /// or with `MEMALLOC_BACKGROUND_PURGE=1` in the environment of a program
 /// that loads the C library). Without it, freed memory above the dirty-page
 /// bound still goes back at once, on the freeing thread. Always false on
-/// platforms without the purger (Windows).
+/// platforms without the purger (Windows), and when the environment says
+/// `MEMALLOC_BACKGROUND_PURGE=0` (see [`crate::options`]).
 ///
 /// ```
 /// assert!(memalloc::start_background_purger());
@@ -253,7 +254,7 @@ pub fn trim() {
 /// [`limits::PURGE_DELAY_MS`]: crate::limits::PURGE_DELAY_MS
 pub fn start_background_purger() -> bool {
     #[cfg(unix)]
-    return crate::purger::start();
+    return !crate::options::background_purge_forbidden() && crate::purger::start();
     #[cfg(not(unix))]
     false
 }

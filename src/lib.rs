@@ -70,7 +70,9 @@
 //! ```
 //!
 //! memalloc creates no thread of its own; [`start_background_purger`] opts
-//! in to one that returns idle memory on a timer.
+//! in to one that returns idle memory on a timer. Its settings (purge
+//! delay, dirty-page bound, a report at exit, verbose lines) come from
+//! `MEMALLOC_*` environment variables or from [`Options`]; see [`options`].
 //!
 //! # How it is built
 //!
@@ -98,8 +100,12 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
+// The gate the `nightly` feature needs; nightlies from 1.100 on have
+// stabilized the parts used here and only warn that it is redundant.
+#![cfg_attr(feature = "nightly", allow(stable_features))]
+#![cfg_attr(feature = "nightly", feature(allocator_api))]
 
-#[cfg(feature = "allocator-api2")]
+#[cfg(any(feature = "allocator-api2", feature = "nightly"))]
 mod allocator_api;
 #[cfg(test)]
 mod binding_tests;
@@ -110,6 +116,7 @@ mod fork;
 mod front;
 mod global;
 mod heap;
+pub mod options;
 mod os;
 #[cfg(unix)]
 mod purger;
@@ -126,6 +133,7 @@ pub use global::{
     start_background_purger, stats, trim, usable_size,
 };
 pub use heap::Heap;
+pub use options::{Options, OptionsError};
 pub use stats::Stats;
 
 /// A broken heap invariant found by [`Heap::check`] or [`check`].

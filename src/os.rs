@@ -13,8 +13,10 @@
 //! - `align` is a power of two, at least [`page_size()`].
 //!
 //! Nothing here allocates; failures return null / `false` so the caller can
-//! return null to its own caller.
+//! return null to its own caller. Every change to a mapping is reported to
+//! `options::os_event` (one stderr line each with `MEMALLOC_VERBOSE=1`).
 
+use crate::options::{OsEvent, os_event};
 use core::ptr;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
@@ -46,15 +48,19 @@ pub(crate) fn page_size() -> usize {
 /// `offset` a multiple of the page size smaller than `len`.
 pub(crate) unsafe fn map(len: usize, align: usize, offset: usize) -> *mut u8 {
     let page = page_size();
-    if align <= page {
+    let p = if align <= page {
         // SAFETY: forwarded precondition.
-        return unsafe { sys::map_plain(len) };
-    }
-    let Some(over) = len.checked_add(align) else {
-        return ptr::null_mut();
+        unsafe { sys::map_plain(len) }
+    } else if let Some(over) = len.checked_add(align) {
+        // SAFETY: forwarded precondition; `over` is a multiple of the page size.
+        unsafe { sys::map_aligned(len, over, align, offset) }
+    } else {
+        ptr::null_mut()
     };
-    // SAFETY: forwarded precondition; `over` is a multiple of the page size.
-    unsafe { sys::map_aligned(len, over, align, offset) }
+    if !p.is_null() {
+        os_event(OsEvent::Map, p as usize, len);
+    }
+    p
 }
 
 /// The first address at or above `raw` whose `base + offset` is a multiple
@@ -71,7 +77,8 @@ fn aligned_base(raw: usize, align: usize, offset: usize) -> usize {
 /// used afterwards.
 pub(crate) unsafe fn unmap(ptr: *mut u8, len: usize) {
     // SAFETY: forwarded precondition.
-    unsafe { sys::unmap(ptr, len) }
+    unsafe { sys::unmap(ptr, len) };
+    os_event(OsEvent::Unmap, ptr as usize, len);
 }
 
 /// Gives the physical pages behind `[ptr, ptr + len)` back to the OS while
@@ -91,7 +98,8 @@ pub(crate) unsafe fn purge(ptr: *mut u8, len: usize) {
     let end = (ptr as usize + len) & !(page - 1);
     if end > start {
         // SAFETY: `[start, end)` is page-aligned and inside the caller's range.
-        unsafe { sys::purge(start as *mut u8, end - start) }
+        unsafe { sys::purge(start as *mut u8, end - start) };
+        os_event(OsEvent::Purge, start, end - start);
     }
 }
 
@@ -105,7 +113,11 @@ pub(crate) unsafe fn purge(ptr: *mut u8, len: usize) {
 /// longer be used through the old address.
 pub(crate) unsafe fn remap(ptr: *mut u8, old_len: usize, new_len: usize, align: usize) -> *mut u8 {
     // SAFETY: forwarded precondition.
-    unsafe { sys::remap(ptr, old_len, new_len, align) }
+    let p = unsafe { sys::remap(ptr, old_len, new_len, align) };
+    if !p.is_null() {
+        os_event(OsEvent::Remap, p as usize, new_len);
+    }
+    p
 }
 
 /// Shrinks the mapping `(ptr, old_len)` in place to `new_len` bytes.
@@ -116,7 +128,11 @@ pub(crate) unsafe fn remap(ptr: *mut u8, old_len: usize, new_len: usize, align: 
 /// needed data.
 pub(crate) unsafe fn shrink(ptr: *mut u8, old_len: usize, new_len: usize) -> bool {
     // SAFETY: forwarded precondition.
-    unsafe { sys::shrink(ptr, old_len, new_len) }
+    let done = unsafe { sys::shrink(ptr, old_len, new_len) };
+    if done {
+        os_event(OsEvent::Shrink, ptr as usize, new_len);
+    }
+    done
 }
 
 /// Milliseconds on a monotonic clock (only differences are meaningful).

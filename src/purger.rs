@@ -92,9 +92,8 @@ pub(crate) fn after_fork_in_child() {
 /// The purger's loop; never returns.
 extern "C" fn run(_: *mut core::ffi::c_void) -> *mut core::ffi::c_void {
     sys::name_this_thread();
-    let half = crate::central::PURGE_DELAY_MS / 2;
     loop {
-        sys::sleep_ms(half);
+        sys::sleep_ms(crate::options::purge_delay_ms() / 2);
         // Cleared before looking, so a free that lands after the look sets it
         // again and the park below returns at once.
         WORK.store(0, Ordering::SeqCst);
@@ -154,7 +153,8 @@ mod sys {
 
     pub(super) fn sleep_ms(ms: u64) {
         let ts = libc::timespec {
-            tv_sec: (ms / 1000) as libc::time_t,
+            // `as _`: time_t is 64-bit on glibc and, from 1.2.0, on musl.
+            tv_sec: (ms / 1000) as _,
             tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long,
         };
         // SAFETY: a valid timespec; an early wake-up is harmless.

@@ -2,6 +2,11 @@
 //! the system `cc` and linked against `libmemalloc.a` and `libmemalloc.so`
 //! (plain and `override` builds), or run with the override library in
 //! `LD_PRELOAD`. Each program checks its own results and prints `ok <n>`.
+//!
+//! glibc only: these link against the host's libraries and `libmemalloc.so`
+//! (Rust builds no `cdylib` for musl), run under `LD_PRELOAD`, and check
+//! glibc's own heap functions (`mallinfo2`, `malloc_trim`, ...). The same C
+//! programs run as static musl executables in `tests/c_musl.rs`.
 #![cfg(all(target_os = "linux", target_env = "gnu"))]
 
 #[path = "c/support.rs"]
@@ -345,4 +350,71 @@ fn single_threaded_program_stays_single_threaded_and_can_unshare_under_ld_preloa
         stdout.contains("threads 1") && stdout.lines().any(|l| l.starts_with("ok ")),
         "unexpected output:\n{stdout}"
     );
+}
+
+/// The threads program under `LD_PRELOAD` with `env` set; returns stderr.
+fn threads_preloaded_with(env: &[(&str, &str)]) -> String {
+    // Built once: the tests that share it run in parallel.
+    static EXE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let exe = EXE.get_or_init(|| {
+        build(
+            "threads_preload_options",
+            "tests/c/threads.c",
+            Link::None,
+            &["USE_LIBC", "NO_MA_LINK"],
+        )
+    });
+    expect_ok(preloaded(exe).envs(env.iter().copied()))
+}
+
+#[test]
+fn show_stats_env_prints_memallocs_report_at_exit_under_ld_preload() {
+    let stderr = threads_preloaded_with(&[("MEMALLOC_SHOW_STATS", "1")]);
+    assert!(
+        stderr.contains("memalloc: process-wide heap") && stderr.contains("  maps "),
+        "no report at exit:\n{stderr}"
+    );
+    let quiet = threads_preloaded_with(&[]);
+    assert!(!quiet.contains("memalloc:"), "silent by default:\n{quiet}");
+}
+
+#[test]
+fn show_stats_env_prints_the_report_at_exit_with_the_static_library() {
+    let exe = build(
+        "threads_static_options",
+        "tests/c/threads.c",
+        Link::Static(Flavour::Plain),
+        &[],
+    );
+    let stderr = expect_ok(Command::new(exe).env("MEMALLOC_SHOW_STATS", "1"));
+    assert!(
+        stderr.contains("memalloc: process-wide heap"),
+        "no report at exit:\n{stderr}"
+    );
+}
+
+#[test]
+fn verbose_env_logs_each_mapping_under_ld_preload() {
+    let stderr = threads_preloaded_with(&[("MEMALLOC_VERBOSE", "1")]);
+    assert!(
+        stderr.contains("memalloc: options: ") && stderr.contains("memalloc: map 0x"),
+        "no verbose lines:\n{stderr}"
+    );
+}
+
+#[test]
+fn bad_option_values_warn_once_and_the_program_runs_under_ld_preload() {
+    let stderr = threads_preloaded_with(&[
+        ("MEMALLOC_PURGE_DELAY_MS", "later"),
+        ("MEMALLOC_DIRTY_FRACTION", "8"),
+    ]);
+    for name in ["MEMALLOC_PURGE_DELAY_MS", "MEMALLOC_DIRTY_FRACTION"] {
+        assert_eq!(
+            stderr
+                .matches(&format!("memalloc: ignoring {name}="))
+                .count(),
+            1,
+            "one warning for {name}:\n{stderr}"
+        );
+    }
 }

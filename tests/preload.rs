@@ -5,6 +5,11 @@
 //! library is in its `/proc/<pid>/maps`). The wall-clock ratio
 //! (with / without) of each pair is printed; see it with `--nocapture`.
 //! Timing is reported, never asserted.
+//!
+//! glibc only: the programs are the system's (glibc) python3, perl, sort
+//! and git, and the override library is a `cdylib`, which Rust does not
+//! build for musl (a static musl program replaces `malloc` by linking
+//! `libmemalloc.a`: `tests/c_musl.rs`).
 #![cfg(all(target_os = "linux", target_env = "gnu"))]
 
 mod common;

@@ -53,10 +53,12 @@ use crate::region::{PAGE_SIZE, PageDesc, RegionHeader};
 use crate::size_class::NUM_CLASSES;
 use crate::sync::atomic::Ordering;
 
-/// How long a free run stays resident before its pages go back to the OS.
+/// How long a free run stays resident before its pages go back to the OS
+/// (the default; `MEMALLOC_PURGE_DELAY_MS` and `Options` change it).
 pub const PURGE_DELAY_MS: u64 = 100;
 /// The dirty-page bound's floor: a heap may keep this many bytes of free
-/// but resident pages however small it is (see `enforce_dirty_bound`).
+/// but resident pages however small it is (see `enforce_dirty_bound`; the
+/// default: `MEMALLOC_DIRTY_MIN_BYTES` and `Options` change it).
 pub const DIRTY_MIN_BYTES: usize = 8 << 20;
 /// Large allocations of at least this many pages (1 MiB) that take
 /// mostly resident pages mark a heap as cycling big buffers (see
@@ -64,7 +66,8 @@ pub const DIRTY_MIN_BYTES: usize = 8 << 20;
 /// 128 KiB, refilling the holes of freed 64 KiB objects counted as cycling
 /// and kept 600 MiB resident after everything was freed.
 const REUSE_MIN_PAGES: usize = (1 << 20) / PAGE_SIZE;
-/// The dirty-page bound's share of the region bytes in use: 1/8.
+/// The dirty-page bound's share of the region bytes in use: 1/8 (the
+/// default: `MEMALLOC_DIRTY_FRACTION` and `Options` change it).
 pub const DIRTY_FRACTION: usize = 8;
 
 impl PageState {
@@ -73,12 +76,12 @@ impl PageState {
         if now < self.next_purge_ms {
             return;
         }
-        self.next_purge_ms = now + PURGE_DELAY_MS / 2;
+        self.next_purge_ms = now + crate::options::purge_delay_ms() / 2;
         self.large_peak_prev = self.large_peak;
         self.large_peak = self.c.large_pages;
         // SAFETY: lock held.
         unsafe {
-            self.purge_older_than(now, PURGE_DELAY_MS);
+            self.purge_older_than(now, crate::options::purge_delay_ms());
             self.unmap_idle_regions(now);
         }
     }
@@ -124,7 +127,10 @@ impl PageState {
             let mut r = self.regions;
             while !r.is_null() {
                 let next = (*r).next;
-                if r != reserve && empty(r) && now.saturating_sub(freed_at(r)) >= PURGE_DELAY_MS {
+                if r != reserve
+                    && empty(r)
+                    && now.saturating_sub(freed_at(r)) >= crate::options::purge_delay_ms()
+                {
                     self.bin_remove(RegionHeader::desc(r, (*r).first_page));
                     self.c.free_pages -= (*r).free_pages;
                     self.unmap_region(r);
@@ -157,9 +163,13 @@ impl PageState {
         // regions stay mapped for a purge delay, and counting them let a
         // heap that had just freed 1 GiB keep 128 MiB of it resident.
         let in_use = self.c.region_bytes - self.c.free_pages * PAGE_SIZE;
-        let floor = (in_use / DIRTY_FRACTION).max(DIRTY_MIN_BYTES) / PAGE_SIZE;
+        let floor = (in_use / crate::options::dirty_fraction())
+            .max(crate::options::dirty_min_bytes())
+            / PAGE_SIZE;
         let bound = floor.max(2 * self.recent_big_free);
-        if self.reused_at != 0 && now.saturating_sub(self.reused_at) < PURGE_DELAY_MS {
+        if self.reused_at != 0
+            && now.saturating_sub(self.reused_at) < crate::options::purge_delay_ms()
+        {
             bound.max(2 * self.large_peak.max(self.large_peak_prev))
         } else {
             bound
@@ -189,7 +199,9 @@ impl PageState {
     /// Records a freed span of `n` pages for [`Self::dirty_bound_pages`]:
     /// the largest within the purge delay, or the latest after it.
     pub(super) fn note_freed_span(&mut self, n: usize, now: u64) {
-        if n >= self.recent_big_free || now.saturating_sub(self.recent_big_at) >= PURGE_DELAY_MS {
+        if n >= self.recent_big_free
+            || now.saturating_sub(self.recent_big_at) >= crate::options::purge_delay_ms()
+        {
             self.recent_big_free = n;
             self.recent_big_at = now;
         }
@@ -386,7 +398,7 @@ impl CentralHeap {
                 .next_drain_ms
                 .compare_exchange(
                     next,
-                    now + PURGE_DELAY_MS / 2,
+                    now + crate::options::purge_delay_ms() / 2,
                     Ordering::Relaxed,
                     Ordering::Relaxed,
                 )
@@ -400,15 +412,17 @@ impl CentralHeap {
     /// thread pushed or popped for half a purge delay, taking each class's
     /// lock in turn. Returns whether any class still keeps batches.
     pub(super) fn drain_idle_batches(&self, now: u64) -> bool {
-        self.next_drain_ms
-            .store(now + PURGE_DELAY_MS / 2, Ordering::Relaxed);
+        self.next_drain_ms.store(
+            now + crate::options::purge_delay_ms() / 2,
+            Ordering::Relaxed,
+        );
         let mut batches_left = false;
         for class in 0..NUM_CLASSES {
             self.classes[class].locked(|s| {
                 if s.nbatches == 0 {
                     return;
                 }
-                if now.saturating_sub(s.moved_at) < PURGE_DELAY_MS / 2 {
+                if now.saturating_sub(s.moved_at) < crate::options::purge_delay_ms() / 2 {
                     batches_left = true;
                     return;
                 }

@@ -60,14 +60,27 @@ pub fn work_dir(name: &str) -> PathBuf {
 /// Builds the library once per test process and returns the directory
 /// holding `libmemalloc.so` and `libmemalloc.a`.
 pub fn lib_dir(flavour: Flavour) -> PathBuf {
-    static BUILT: OnceLock<Mutex<Vec<Flavour>>> = OnceLock::new();
+    lib_dir_for(flavour, None)
+}
+
+/// The Rust target of the static musl libraries.
+pub const MUSL_TARGET: &str = "x86_64-unknown-linux-musl";
+
+/// [`lib_dir`] for a Rust target other than the host's (`--target`); for
+/// musl only `libmemalloc.a` is built (Rust builds no `cdylib` there).
+pub fn lib_dir_for(flavour: Flavour, rust_target: Option<&str>) -> PathBuf {
+    /// The builds made so far: flavour and Rust target (None = host).
+    type Built = Vec<(Flavour, Option<String>)>;
+    static BUILT: OnceLock<Mutex<Built>> = OnceLock::new();
     let built = BUILT.get_or_init(|| Mutex::new(Vec::new()));
     let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
-    let target = manifest_dir()
-        .join("target")
-        .join("c-abi")
-        .join(flavour.name());
-    if !built.contains(&flavour) {
+    let key = (flavour, rust_target.map(str::to_owned));
+    let mut target = manifest_dir().join("target").join("c-abi");
+    target = match rust_target {
+        Some(t) => target.join(format!("{t}-{}", flavour.name())),
+        None => target.join(flavour.name()),
+    };
+    if !built.contains(&key) {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
         cmd.arg("build")
@@ -86,6 +99,9 @@ pub fn lib_dir(flavour: Flavour) -> PathBuf {
         if flavour == Flavour::Override {
             cmd.arg("--features").arg("override");
         }
+        if let Some(t) = rust_target {
+            cmd.arg("--target").arg(t);
+        }
         let out = cmd.output().expect("run cargo build");
         assert!(
             out.status.success(),
@@ -93,9 +109,12 @@ pub fn lib_dir(flavour: Flavour) -> PathBuf {
             flavour.name(),
             String::from_utf8_lossy(&out.stderr)
         );
-        built.push(flavour);
+        built.push(key);
     }
-    target.join("release")
+    match rust_target {
+        Some(t) => target.join(t).join("release"),
+        None => target.join("release"),
+    }
 }
 
 pub fn shared_lib(flavour: Flavour) -> PathBuf {
