@@ -49,6 +49,10 @@ pub(super) const NUM_BINS: usize =
 /// over the best fit: below it, faulting a few pages costs less than the
 /// fragmentation a looser fit brings.
 const RESIDENT_FIT_MIN_PAGES: usize = 16;
+/// Wholly free regions kept mapped at once (the reserve and those the
+/// decay has not unmapped yet); a region emptied past this count unmaps
+/// the smallest at once.
+const MAX_EMPTY_REGIONS: usize = 3;
 /// The most free runs [`PageState::resident_fit`] looks at.
 const RESIDENT_FIT_SCAN: usize = 32;
 
@@ -560,7 +564,35 @@ impl PageState {
 
             // A region left wholly free stays mapped for now: the decay
             // unmaps it once it has been free for the purge delay, unless
-            // it is the reserve (`purge.rs`).
+            // it is the reserve (`purge.rs`). But at most
+            // MAX_EMPTY_REGIONS stay: past that, the smallest goes at once,
+            // so a heap that frees everything does not keep a page map
+            // resident for each of its regions (1 GiB in 64 MiB regions:
+            // 7 MiB of page maps).
+            if n == (*r).npages - (*r).first_page {
+                let mut count = 0;
+                let mut smallest: *mut RegionHeader = ptr::null_mut();
+                let mut x = self.regions;
+                while !x.is_null() {
+                    if (*x).free_pages == (*x).npages - (*x).first_page {
+                        count += 1;
+                        if smallest.is_null() || (*x).map_size < (*smallest).map_size {
+                            smallest = x;
+                        }
+                    }
+                    x = (*x).next;
+                }
+                if count > MAX_EMPTY_REGIONS {
+                    if smallest == r {
+                        self.c.free_pages -= n;
+                        self.unmap_region(r);
+                        return;
+                    }
+                    self.bin_remove(RegionHeader::desc(smallest, (*smallest).first_page));
+                    self.c.free_pages -= (*smallest).free_pages;
+                    self.unmap_region(smallest);
+                }
+            }
             self.bin_insert(head);
             self.maybe_purge(now);
             self.enforce_dirty_bound(now);
