@@ -15,9 +15,15 @@ const MODEL_STACK: usize = 1 << 20;
 /// LOOM_MAX_PREEMPTIONS). The body runs on a modelled thread with a
 /// [`MODEL_STACK`] stack (the model's own main thread cannot be given one).
 pub fn model(f: impl Fn() + Sync + Send + 'static) {
+    model_with_preemptions(2, f)
+}
+
+/// [`model`] with a preemption bound of `bound` unless LOOM_MAX_PREEMPTIONS
+/// says otherwise, for a model whose race needs a deeper schedule.
+pub fn model_with_preemptions(bound: usize, f: impl Fn() + Sync + Send + 'static) {
     let mut b = loom::model::Builder::new();
     if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(2);
+        b.preemption_bound = Some(bound);
     }
     // Whole-heap operations take all forty class locks (and each unlock is
     // a scheduling point), which passes loom's default of 1 000 branches

@@ -43,7 +43,7 @@
 //! outside the lock is a loom causality violation either way.
 //!
 //! Models stay small (two threads, a few operations); the preemption bound
-//! is 2 (set in [`model`]; `LOOM_MAX_PREEMPTIONS` overrides it). The planted
+//! is 2 (set in [`model`]; 3 for (e), see there; `LOOM_MAX_PREEMPTIONS` overrides it). The planted
 //! bugs in `loom-tests/mutants/` (run by `loom-tests/mutants/run.sh`) must
 //! all be caught by these models.
 #![cfg(loom)]
@@ -54,7 +54,7 @@ use memalloc::loom_api::{ModelHeap, ThreadCache, init_once};
 
 #[path = "common.rs"]
 mod common;
-use common::{Live, assert_conserved, model};
+use common::{Live, assert_conserved, model, model_with_preemptions};
 
 /// 32-byte blocks: spans of thousands of blocks, so spans stay partial.
 const CLASS: usize = 1;
@@ -222,9 +222,14 @@ fn an_exit_flush_races_with_a_refill_and_with_coalescing() {
 /// while a consumer allocates: the consumer's batch refill takes the
 /// producer's batch whenever it is on top, and the consumer's own flush
 /// pushes a batch back.
+///
+/// Three preemptions: the producer's slow start first gives a partial batch
+/// back to the spans, so its whole-batch push comes at its second central
+/// exchange, and a pop by the consumer right after that push's unlock (the
+/// race this model is for) lies one preemption deeper than the default.
 #[test]
 fn whole_batches_freed_by_a_producer_are_allocated_by_a_consumer() {
-    model(|| {
+    model_with_preemptions(3, || {
         let heap = small_heap(2);
         let live = Arc::new(Live::default());
         let mut origin = ThreadCache::new();
