@@ -297,6 +297,30 @@ fn a_full_batch_stack_overflows_to_spans_while_another_thread_takes_a_batch() {
     });
 }
 
+/// Fills a span of two [`BIG_CLASS`] blocks, then spawns a thread that
+/// frees both without a cache, so the span empties and its run goes back to
+/// the page heap (models (g) and (h)).
+fn empty_a_full_span_on_another_thread(
+    heap: &Arc<ModelHeap>,
+    live: &Arc<Live>,
+) -> loom::thread::JoinHandle<()> {
+    let full: Vec<usize> = (0..2)
+        .map(|_| {
+            let p = heap.alloc_uncached(BIG_CLASS);
+            live.handed_out(p);
+            p as usize
+        })
+        .collect();
+    let (h2, l2) = (Arc::clone(heap), Arc::clone(live));
+    common::spawn(move || {
+        for p in full {
+            l2.returned(p as *mut u8);
+            // SAFETY: a live block of BIG_CLASS from `h2`.
+            unsafe { h2.free_uncached(p as *mut u8, BIG_CLASS) };
+        }
+    })
+}
+
 /// (g) A span of two big blocks is full; one thread frees both without a
 /// cache, so the span empties and its run is freed and coalesced with the
 /// free run beside it, while the other thread's refill carves a fresh span
@@ -306,21 +330,7 @@ fn an_emptied_span_coalesces_while_another_thread_carves_the_same_class() {
     model(|| {
         let heap = small_heap(1);
         let live = Arc::new(Live::default());
-        let full: Vec<usize> = (0..2)
-            .map(|_| {
-                let p = heap.alloc_uncached(BIG_CLASS);
-                live.handed_out(p);
-                p as usize
-            })
-            .collect();
-        let (h2, l2) = (Arc::clone(&heap), Arc::clone(&live));
-        let t = common::spawn(move || {
-            for p in full {
-                l2.returned(p as *mut u8);
-                // SAFETY: a live block of BIG_CLASS from `h2`.
-                unsafe { h2.free_uncached(p as *mut u8, BIG_CLASS) };
-            }
-        });
+        let t = empty_a_full_span_on_another_thread(&heap, &live);
         let mut cache = ThreadCache::new();
         // SAFETY: `cache` is only used with `heap`.
         unsafe {
@@ -334,9 +344,6 @@ fn an_emptied_span_coalesces_while_another_thread_carves_the_same_class() {
     });
 }
 
-/// (d) The once-publication behind the process-wide thread-exit hook:
-/// two threads race to create it; both end up with one winner's value and
-/// the loser's value is discarded exactly once.
 /// (h) As (g), across two classes: the span of two big blocks empties on
 /// one thread (under its class lock, then the page-heap lock) while the
 /// other thread, under another class's lock, takes a fresh span from the
@@ -347,21 +354,7 @@ fn spans_of_two_classes_are_returned_and_carved_through_one_page_heap() {
     model(|| {
         let heap = small_heap(1);
         let live = Arc::new(Live::default());
-        let full: Vec<usize> = (0..2)
-            .map(|_| {
-                let p = heap.alloc_uncached(BIG_CLASS);
-                live.handed_out(p);
-                p as usize
-            })
-            .collect();
-        let (h2, l2) = (Arc::clone(&heap), Arc::clone(&live));
-        let t = common::spawn(move || {
-            for p in full {
-                l2.returned(p as *mut u8);
-                // SAFETY: a live block of BIG_CLASS from `h2`.
-                unsafe { h2.free_uncached(p as *mut u8, BIG_CLASS) };
-            }
-        });
+        let t = empty_a_full_span_on_another_thread(&heap, &live);
         let p = heap.alloc_uncached(OTHER_BIG_CLASS);
         live.handed_out(p);
         heap.check().unwrap();
@@ -395,6 +388,9 @@ fn whole_heap_operations_race_a_refill_that_takes_a_fresh_span() {
     });
 }
 
+/// (d) The once-publication behind the process-wide thread-exit hook:
+/// two threads race to create it; both end up with one winner's value and
+/// the loser's value is discarded exactly once.
 #[test]
 fn lazy_process_wide_hook_initialisation_publishes_one_value() {
     model(|| {

@@ -15,7 +15,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
-use support::{Flavour, MUSL_TARGET, lib_dir_for, manifest_dir, run_ok, work_dir};
+use support::{C_FLAGS, Flavour, MUSL_TARGET, lib_dir_for, manifest_dir, run_ok, work_dir};
 
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -48,21 +48,11 @@ fn build(name: &str, source: &str, flavour: Flavour, defines: &[&str]) -> PathBu
         .expect("musl-gcc is not installed (apt-get install musl-tools)");
     let libgcc = String::from_utf8(libgcc.stdout).unwrap();
     let mut cmd = Command::new("musl-gcc");
-    cmd.args([
-        "-std=c11",
-        "-D_GNU_SOURCE",
-        "-O1",
-        "-g",
-        "-Wall",
-        "-Wextra",
-        "-Werror",
-        "-pthread",
-        "-Wno-alloc-size-larger-than",
-        "-fno-builtin",
-        "-static",
-    ])
-    .arg("-I")
-    .arg(root.join("include"));
+    cmd.arg("-std=c11")
+        .args(C_FLAGS)
+        .arg("-static")
+        .arg("-I")
+        .arg(root.join("include"));
     for d in defines {
         cmd.arg(format!("-D{d}"));
     }

@@ -137,6 +137,23 @@ pub enum Link {
     None,
 }
 
+/// The flags every C test program is built with, glibc or musl (the
+/// language standard comes first, from the caller).
+pub const C_FLAGS: [&str; 9] = [
+    "-D_GNU_SOURCE",
+    "-O1",
+    "-g",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-pthread",
+    // The overflow tests pass sizes above PTRDIFF_MAX on purpose.
+    "-Wno-alloc-size-larger-than",
+    // Keep the compiler from folding calls like malloc(SIZE_MAX) or
+    // malloc/free pairs: the tests are about what the library does.
+    "-fno-builtin",
+];
+
 /// Compiles `sources` (paths relative to the crate root; C, or C++ if one
 /// ends in `.cc`) into `out` with warnings as errors, the project header on
 /// the include path, and `defines`.
@@ -155,23 +172,10 @@ pub fn compile(sources: &[&str], out: &Path, link: Link, defines: &[&str]) {
         )
     };
     let mut cmd = Command::new(compiler);
-    cmd.args([
-        std,
-        "-D_GNU_SOURCE",
-        "-O1",
-        "-g",
-        "-Wall",
-        "-Wextra",
-        "-Werror",
-        "-pthread",
-    ])
-    // The overflow tests pass sizes above PTRDIFF_MAX on purpose.
-    .arg("-Wno-alloc-size-larger-than")
-    // Keep the compiler from folding calls like malloc(SIZE_MAX) or
-    // malloc/free pairs: the tests are about what the library does.
-    .arg("-fno-builtin")
-    .arg("-I")
-    .arg(root.join("include"));
+    cmd.arg(std)
+        .args(C_FLAGS)
+        .arg("-I")
+        .arg(root.join("include"));
     for d in defines {
         cmd.arg(format!("-D{d}"));
     }
