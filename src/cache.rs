@@ -208,6 +208,31 @@ impl ThreadCache {
         list.len > list.limit
     }
 
+    /// The push of a caller that must not make a call: puts `ptr` on
+    /// `class`'s current list and returns true if the list has room for it
+    /// without an overflow and `ptr` is not its head; returns false,
+    /// changing nothing, otherwise.
+    ///
+    /// # Safety
+    /// As [`Self::push`].
+    #[inline(always)]
+    pub(crate) unsafe fn push_if_room(&mut self, ptr: *mut u8, class: usize) -> bool {
+        debug_assert!(class < NUM_CLASSES);
+        // SAFETY: `class < NUM_CLASSES` (caller).
+        let list = unsafe { self.lists.get_unchecked_mut(class) };
+        let b = ptr as *mut Block;
+        // A block that is already the head (an immediate double free) goes
+        // the way of a full list: to [`Self::push`], which diagnoses it.
+        if list.len >= list.limit || b == list.head {
+            return false;
+        }
+        // SAFETY: the block is free and ours now; its first word becomes the link.
+        unsafe { (*b).next = list.head };
+        list.head = b;
+        list.len += 1;
+        true
+    }
+
     /// Pops a block of `class`, refilling on a miss.
     /// Null only if the central heap is out of memory.
     ///

@@ -117,6 +117,18 @@ fn invalid_argument() -> *mut c_void {
 
 #[inline(always)]
 fn do_malloc(size: usize) -> *mut c_void {
+    let p = global::malloc_without_call(size);
+    if !p.is_null() {
+        return p.cast();
+    }
+    malloc_with_calls(size)
+}
+
+/// `malloc` past its call-free fast path (a tail call, so the fast path
+/// needs no stack frame).
+#[cold]
+#[inline(never)]
+extern "C" fn malloc_with_calls(size: usize) -> *mut c_void {
     // SAFETY: `malloc` is safe to call; the block is the C caller's to free.
     enomem_if_null(unsafe { global::malloc(size) })
 }
@@ -147,6 +159,20 @@ unsafe fn do_realloc(ptr: *mut c_void, size: usize) -> *mut c_void {
 /// afterwards.
 #[inline(always)]
 unsafe fn do_free(ptr: *mut c_void) {
+    // SAFETY: caller's precondition.
+    if !unsafe { global::free_without_call(ptr.cast()) } {
+        // SAFETY: caller's precondition.
+        unsafe { free_keeping_errno(ptr) }
+    }
+}
+
+/// `free` past its call-free fast path.
+///
+/// # Safety
+/// As [`do_free`].
+#[cold]
+#[inline(never)]
+unsafe extern "C" fn free_keeping_errno(ptr: *mut c_void) {
     if ptr.is_null() {
         return;
     }

@@ -46,6 +46,15 @@ pub(crate) trait Binding {
         with: impl FnOnce(&mut ThreadCache, &CentralHeap) -> R,
         without: impl FnOnce(&CentralHeap) -> R,
     ) -> R;
+
+    /// The class of `ptr` if a lock-free lookup can tell that it is the
+    /// start of a small block of this binding's heap; `None` means "ask
+    /// [`CentralHeap::classify`]", which knows every block and diagnoses
+    /// every bad pointer. Only the process-wide heap has such a lookup.
+    #[inline(always)]
+    fn small_class(&self, _ptr: *const u8) -> Option<usize> {
+        None
+    }
 }
 
 /// A thread's binding state (per binding kind, per thread):
@@ -98,6 +107,21 @@ pub(crate) fn alloc<B: Binding>(b: &B, size: usize, align: usize) -> *mut u8 {
             }
         }
         None => b.central().alloc_large(size, align),
+    }
+}
+
+/// A block of `size` bytes aligned to `align` popped from the thread's
+/// cache, or null if that would take a call (a miss, a block that is not
+/// small, a thread without an ACTIVE cache); the caller then runs
+/// [`alloc`].
+#[inline(always)]
+pub(crate) fn alloc_without_call<B: Binding>(b: &B, size: usize, align: usize) -> *mut u8 {
+    match class_for(size, align) {
+        // SAFETY: `class_for` gives a valid class.
+        Some(class) => b
+            .fast(|c| unsafe { c.pop(class) })
+            .unwrap_or(ptr::null_mut()),
+        None => ptr::null_mut(),
     }
 }
 
@@ -187,12 +211,33 @@ unsafe fn free_kind<B: Binding>(b: &B, ptr: *mut u8, kind: Kind) {
 /// `ptr` is null or a live block of this heap not used afterwards.
 #[inline]
 pub(crate) unsafe fn free<B: Binding>(b: &B, ptr: *mut u8) {
+    if let Some(class) = b.small_class(ptr) {
+        // SAFETY: forwarded precondition; the lookup found a block of `class`.
+        return unsafe { free_small(b, ptr, class) };
+    }
     if ptr.is_null() {
         return;
     }
     let kind = b.central().classify(ptr);
     // SAFETY: forwarded precondition.
     unsafe { free_kind(b, ptr, kind) }
+}
+
+/// Frees `ptr` if that takes no call at all: a small block that the
+/// binding's lock-free lookup recognises, pushed on an ACTIVE cache with
+/// room. Returns false, having changed nothing, otherwise; the caller then
+/// runs [`free`] (which may make system calls: the C ABI saves `errno`
+/// only around that).
+///
+/// # Safety
+/// As [`free`].
+#[inline(always)]
+pub(crate) unsafe fn free_without_call<B: Binding>(b: &B, ptr: *mut u8) -> bool {
+    match b.small_class(ptr) {
+        // SAFETY: forwarded precondition; the lookup found a block of `class`.
+        Some(class) => b.fast(|c| unsafe { c.push_if_room(ptr, class) }) == Some(true),
+        None => false,
+    }
 }
 
 /// Resizes a block whose old size and alignment are known. On failure

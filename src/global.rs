@@ -1,7 +1,8 @@
 //! The process-wide heap: `Memalloc`, the malloc-style functions, `stats`.
 //!
 //! ```text
-//!  thread A: SLOT (#[thread_local] via const thread_local!, no destructor)
+//!  thread A: word (active_slot) ──▶ SLOT while ACTIVE, null otherwise
+//!            SLOT (#[thread_local] via const thread_local!, no destructor)
 //!            ├─ state: FRESH → BINDING → ACTIVE ⇄ BUSY → DEAD
 //!            └─ cache: ThreadCache ─────┐
 //!  thread B: SLOT ... cache ────────────┼──▶ GLOBAL_CENTRAL (a static, const-built)
@@ -20,7 +21,11 @@
 //! (keys exhausted, `pthread_setspecific` failing), which never gets a
 //! cache it could not flush. Slow paths run with the state BUSY: a call
 //! that re-enters memalloc meanwhile is served by the central heap and
-//! never touches the cache in use (`front::Binding`). This measured faster than a `ThreadLocal` lookup (no
+//! never touches the cache in use (`front::Binding`). The fast path
+//! reaches the cache through the thread's active-slot word, which names the
+//! slot only while it is ACTIVE (`active_slot`: one load and one test, and
+//! in the `override` library an initial-exec access instead of a call to
+//! `__tls_get_addr`). This measured faster than a `ThreadLocal` lookup (no
 //! thread-id fetch and bucket index on every call) and is sound because the
 //! slot is only ever touched by its own thread.
 //!
@@ -28,10 +33,11 @@
 //! release them in both parent and child, so the child never inherits a
 //! lock held by a thread that does not exist there.
 
+use crate::active_slot;
 use crate::cache::ThreadCache;
 use crate::central::{BIN_COUNT, CentralHeap};
 use crate::front::{self, Binding, MALLOC_ALIGN};
-use crate::slot::CacheSlot;
+use crate::slot::{ActiveWord, CacheSlot};
 use crate::stats::{BinLine, Stats};
 use crate::thread_exit::ExitHook;
 use core::alloc::{GlobalAlloc, Layout};
@@ -40,7 +46,7 @@ use core::mem::ManuallyDrop;
 use core::ptr;
 
 /// The process-wide central heap.
-pub(crate) static GLOBAL_CENTRAL: CentralHeap = CentralHeap::new();
+pub(crate) static GLOBAL_CENTRAL: CentralHeap = CentralHeap::new_process();
 
 thread_local! {
     /// This thread's binding to the process-wide heap (see `slot`): only
@@ -62,7 +68,7 @@ impl Binding for ProcessBinding {
 
     #[inline(always)]
     fn fast<R>(&self, f: impl FnOnce(&mut ThreadCache) -> R) -> Option<R> {
-        SLOT.with(|slot| slot.fast(f))
+        CacheSlot::fast_through(&ThreadWord, f)
     }
 
     #[inline(always)]
@@ -72,13 +78,35 @@ impl Binding for ProcessBinding {
         without: impl FnOnce(&CentralHeap) -> R,
     ) -> R {
         SLOT.with(|slot| {
-            slot.slow(
+            slot.slow_through(
+                &ThreadWord,
                 &GLOBAL_CENTRAL,
                 || EXIT_HOOK.arm(&**slot as *const CacheSlot as *mut c_void),
                 with,
                 without,
             )
         })
+    }
+
+    #[inline(always)]
+    fn small_class(&self, ptr: *const u8) -> Option<usize> {
+        crate::region::process_small_class(ptr)
+    }
+}
+
+/// The calling thread's active-slot word for the process-wide heap (see
+/// `active_slot`); only the slot's `*_through` methods set it.
+struct ThreadWord;
+
+impl ActiveWord for ThreadWord {
+    #[inline(always)]
+    fn get(&self) -> *const CacheSlot {
+        active_slot::get()
+    }
+
+    #[inline(always)]
+    fn set(&self, slot: *const CacheSlot) {
+        active_slot::set(slot)
     }
 }
 
@@ -94,7 +122,7 @@ crate::thread_exit::exit_fn! {
         // SAFETY: the hook's value is only ever the exiting thread's SLOT,
         // which outlives its key destructors and was only used with
         // GLOBAL_CENTRAL.
-        unsafe { (*(slot as *const CacheSlot)).exit_flush(&GLOBAL_CENTRAL) };
+        unsafe { (*(slot as *const CacheSlot)).exit_flush_through(&ThreadWord, &GLOBAL_CENTRAL) };
     }
 }
 
@@ -159,6 +187,14 @@ pub unsafe fn malloc(size: usize) -> *mut u8 {
     front::alloc(&ProcessBinding, size, MALLOC_ALIGN)
 }
 
+/// A 16-byte aligned block of `size` bytes from this thread's cache if
+/// that takes no call (see `front::alloc_without_call`); null otherwise,
+/// and then the caller runs [`malloc`].
+#[inline(always)]
+pub(crate) fn malloc_without_call(size: usize) -> *mut u8 {
+    front::alloc_without_call(&ProcessBinding, size, MALLOC_ALIGN)
+}
+
 /// Allocates zeroed memory for `n` objects of `size` bytes; null if
 /// `n * size` overflows or memory is exhausted.
 ///
@@ -197,6 +233,17 @@ pub unsafe fn realloc(ptr: *mut u8, size: usize) -> *mut u8 {
 pub unsafe fn free(ptr: *mut u8) {
     // SAFETY: caller's precondition.
     unsafe { front::free(&ProcessBinding, ptr) }
+}
+
+/// Frees `ptr` if that takes no call (see `front::free_without_call`);
+/// false, with nothing changed, if the caller must run [`free`].
+///
+/// # Safety
+/// As [`free`].
+#[inline(always)]
+pub(crate) unsafe fn free_without_call(ptr: *mut u8) -> bool {
+    // SAFETY: caller's precondition.
+    unsafe { front::free_without_call(&ProcessBinding, ptr) }
 }
 
 /// Usable bytes of a live block (at least the size requested).

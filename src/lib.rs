@@ -105,6 +105,7 @@
 #![cfg_attr(feature = "nightly", allow(stable_features))]
 #![cfg_attr(feature = "nightly", feature(allocator_api))]
 
+mod active_slot;
 #[cfg(any(feature = "allocator-api2", feature = "nightly"))]
 mod allocator_api;
 #[cfg(test)]

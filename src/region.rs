@@ -38,7 +38,7 @@
 
 use crate::sync::atomic::Ordering;
 use core::ptr;
-use core::sync::atomic::AtomicU64;
+use core::sync::atomic::{AtomicU16, AtomicU64};
 
 /// log2 of [`PAGE_SIZE`].
 pub const PAGE_SHIFT: usize = 13;
@@ -131,6 +131,12 @@ pub struct PageDesc {
     pub carved: u32,
     /// Small span: whether it is on its class's partial list.
     pub in_partial: bool,
+    /// Every page, read by the lock-free `free` of the process-wide heap
+    /// ([`process_small_class`]): `(class + 1) | (i << 8)` on page `i` of a
+    /// small span of `class`, 0 on every other page. Set when the span is
+    /// marked small and cleared before its pages go back to the page heap,
+    /// so it never changes while a live block lies in the page.
+    pub small_page: u16,
     /// Small span: its free blocks.
     pub free: *mut Block,
     /// Free span: bin links. Small span: partial-list links.
@@ -178,7 +184,7 @@ impl RegionHeader {
     }
 }
 
-const REGISTRY_WORDS: usize = (crate::os::ADDRESS_LIMIT >> REGION_SHIFT) / 64;
+const REGISTRY_WORDS: usize = CHUNKS / 64;
 
 /// One bit per `REGION_ALIGN` chunk: set while a header of ours lives there.
 /// 512 KiB of zeroed static memory; untouched pages cost nothing.
@@ -250,6 +256,85 @@ pub fn find(ptr: *const u8) -> *mut RegionHeader {
     region
 }
 
+/// `REGION_ALIGN` chunks of the address space the registries cover.
+const CHUNKS: usize = crate::os::ADDRESS_LIMIT >> REGION_SHIFT;
+
+/// For each `REGION_ALIGN` chunk, the page count of the process-wide heap's
+/// page region whose header is there, 0 if there is none: the one load that
+/// lets that heap's `free` find a small block's span and class without the
+/// checks of [`find`] (8 MiB of zeroed static memory; a chunk's entry
+/// touches one page of it).
+///
+/// Ordering: as [`REGISTRY`]: set under the page-heap lock after the
+/// region's page map is written and before any block of it is handed out,
+/// cleared before the region is unmapped (when no block of it is live), so
+/// relaxed operations suffice for every valid pointer.
+static PROCESS_REGION_PAGES: [AtomicU16; CHUNKS] = [const { AtomicU16::new(0) }; CHUNKS];
+
+/// Records the process-wide heap's page region `r` (fully initialised) in
+/// [`PROCESS_REGION_PAGES`].
+///
+/// # Safety
+/// `r` is a live `Pages` region of the process-wide heap below
+/// `os::ADDRESS_LIMIT`, with its page map written.
+pub unsafe fn register_process_region(r: *mut RegionHeader) {
+    // SAFETY: caller's precondition.
+    let npages = unsafe { (*r).npages };
+    const _: () = assert!(MAX_REGION_PAGES <= u16::MAX as usize);
+    if let Some(entry) = PROCESS_REGION_PAGES.get(r as usize >> REGION_SHIFT) {
+        entry.store(npages as u16, Ordering::Relaxed);
+    }
+}
+
+/// Forgets the process-wide heap's page region at `base`.
+pub fn unregister_process_region(base: usize) {
+    if let Some(entry) = PROCESS_REGION_PAGES.get(base >> REGION_SHIFT) {
+        entry.store(0, Ordering::Relaxed);
+    }
+}
+
+/// The class of the small block `ptr` if `ptr` is the start of a block of
+/// a small span of the process-wide heap; `None` for anything else (large
+/// and huge blocks, other heaps, and every invalid pointer, which the
+/// caller then classifies the careful way, with its diagnostics).
+///
+/// A mask and two loads: the chunk's page count, then the page's
+/// descriptor's `small_page`. The block-start check is one multiplication:
+/// see [`SizeClass::start_inv`](crate::size_class::SizeClass::start_inv).
+#[inline(always)]
+pub fn process_small_class(ptr: *const u8) -> Option<usize> {
+    let addr = ptr as usize;
+    let npages = PROCESS_REGION_PAGES
+        .get(addr >> REGION_SHIFT)?
+        .load(Ordering::Relaxed) as usize;
+    let page = (addr >> PAGE_SHIFT) & (MAX_REGION_PAGES - 1);
+    if page >= npages {
+        return None;
+    }
+    let r = (addr & !(REGION_ALIGN - 1)) as *mut RegionHeader;
+    // SAFETY: the entry is non-zero only while the process-wide heap's page
+    // region of `npages` pages lives at `r`, and `page < npages`, so the
+    // descriptor lies in its page map. For a live block its `small_page`
+    // does not change (`PageDesc` invariant); for an invalid pointer the
+    // read is of mapped memory of ours and the checks below reject it
+    // unless it is a block start.
+    let info = unsafe { (*RegionHeader::desc(r, page)).small_page } as usize;
+    let class = (info & 0xff).wrapping_sub(1);
+    let c = crate::size_class::CLASSES.get(class)?;
+    // Offset from the span's first page: within-page offset plus the
+    // pages before this one.
+    let offset = (addr & (PAGE_SIZE - 1)) + ((info >> 8) << PAGE_SHIFT);
+    if (offset as u64)
+        .wrapping_mul(c.start_inv)
+        .rotate_right(c.start_shift)
+        < c.blocks_per_span as u64
+    {
+        Some(class)
+    } else {
+        None
+    }
+}
+
 /// Writes a fresh header at `base` (a new mapping of `map_size` bytes).
 ///
 /// # Safety
@@ -307,6 +392,7 @@ pub unsafe fn init_page_map(r: *mut RegionHeader) -> *mut PageDesc {
                 used: 0,
                 carved: 0,
                 in_partial: false,
+                small_page: 0,
                 free: ptr::null_mut(),
                 next: ptr::null_mut(),
                 prev: ptr::null_mut(),
@@ -344,5 +430,83 @@ pub unsafe fn span_of(r: *mut RegionHeader, ptr: *const u8) -> *mut PageDesc {
             return ptr::null_mut();
         }
         head
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::size_class::{CLASSES, NUM_CLASSES, SMALL_MAX, block_size};
+
+    #[test]
+    fn the_process_lookup_confirms_exactly_the_block_starts_of_small_spans() {
+        // One block of every class from the process-wide heap, and each
+        // block's neighbourhood: only the start is confirmed, with its class.
+        let blocks: Vec<(usize, *mut u8)> = (0..NUM_CLASSES)
+            .map(|c| {
+                // SAFETY: a live block freed below.
+                let p = unsafe { crate::global::malloc(block_size(c)) };
+                assert!(!p.is_null());
+                (c, p)
+            })
+            .collect();
+        for &(c, p) in &blocks {
+            assert_eq!(process_small_class(p), Some(c), "class {c}");
+            for off in [1, 8, 15, 16, 48, block_size(c) - 16, block_size(c) / 2] {
+                if off == 0 || off % block_size(c) == 0 {
+                    continue;
+                }
+                assert_eq!(
+                    process_small_class(p.wrapping_add(off)),
+                    None,
+                    "class {c} +{off}"
+                );
+            }
+            // The block after it in the span is a block start too (free or
+            // live: the lookup cannot tell, and need not).
+            // SAFETY: `p` is a live block of ours, so `find` gives its
+            // region and `span_of` its span.
+            let span = unsafe { span_of(find(p), p) };
+            // SAFETY: `span` heads the live small span of `p`.
+            let (index, pages) = unsafe { ((*span).index as usize, (*span).npages as usize) };
+            let start = RegionHeader::page_addr(RegionHeader::of_desc(span), index) as usize;
+            let per_span = CLASSES[c].blocks_per_span as usize;
+            let end_of_blocks = start + per_span * block_size(c);
+            if end_of_blocks < start + pages * PAGE_SIZE {
+                assert_eq!(
+                    process_small_class(end_of_blocks as *const u8),
+                    None,
+                    "slack of class {c}"
+                );
+            }
+            let last = end_of_blocks - block_size(c);
+            assert_eq!(
+                process_small_class(last as *const u8),
+                Some(c),
+                "last block of class {c}"
+            );
+        }
+        // Not small blocks: null, a large block, a stack address, and an
+        // address far outside any heap.
+        let local = 0u64;
+        // SAFETY: a live block freed below.
+        let large = unsafe { crate::global::malloc(SMALL_MAX + 1) };
+        assert_eq!(process_small_class(core::ptr::null()), None);
+        assert_eq!(process_small_class(large), None);
+        assert_eq!(process_small_class(&local as *const u64 as *const u8), None);
+        assert_eq!(process_small_class(usize::MAX as *const u8), None);
+        assert_eq!(process_small_class((1usize << 47) as *const u8), None);
+        // A heap instance's blocks are never the process-wide heap's.
+        let heap = crate::Heap::new();
+        // SAFETY: a live block of `heap`, freed below.
+        unsafe {
+            let h = heap.malloc(64);
+            assert_eq!(process_small_class(h), None);
+            heap.free(h);
+            crate::global::free(large);
+            for (_, p) in blocks {
+                crate::global::free(p);
+            }
+        }
     }
 }

@@ -54,6 +54,17 @@ pub struct SizeClass {
     /// `offset / block_size` for every offset inside a span (see
     /// [`block_index`]).
     pub div_magic: u64,
+    /// With `block_size = 2^start_shift · m` (`m` odd), `start_inv` is
+    /// `m⁻¹ mod 2^64`. For an offset from the span's start,
+    /// `(offset · start_inv).rotate_right(start_shift)` is the block index
+    /// if the offset is a multiple of the block size, and at least
+    /// `2^64 / block_size` otherwise (multiplying by an odd number is a
+    /// bijection mod 2^64 that keeps the trailing zeros, and maps the
+    /// multiples of `m` onto the small numbers). So one comparison with
+    /// `blocks_per_span` says whether the offset is a block start.
+    pub start_inv: u64,
+    /// See `start_inv`.
+    pub start_shift: u32,
 }
 
 /// `offset / CLASSES[class].block_size` without a division, exact for every
@@ -93,6 +104,18 @@ const fn span_pages_of(block: usize) -> usize {
     }
 }
 
+/// `m⁻¹ mod 2^64` for odd `m` (Newton's iteration doubles the correct
+/// low bits each step: 3 → 6 → 12 → 24 → 48 → 96).
+const fn odd_inverse(m: u64) -> u64 {
+    let mut x = m; // m·m ≡ 1 mod 8: three bits right
+    let mut i = 0;
+    while i < 5 {
+        x = x.wrapping_mul(2u64.wrapping_sub(m.wrapping_mul(x)));
+        i += 1;
+    }
+    x
+}
+
 const fn build_table() -> [SizeClass; NUM_CLASSES] {
     let mut t = [SizeClass {
         block_size: 0,
@@ -100,6 +123,8 @@ const fn build_table() -> [SizeClass; NUM_CLASSES] {
         blocks_per_span: 0,
         batch: 0,
         div_magic: 0,
+        start_inv: 0,
+        start_shift: 0,
     }; NUM_CLASSES];
     let mut c = 0;
     while c < NUM_CLASSES {
@@ -118,6 +143,8 @@ const fn build_table() -> [SizeClass; NUM_CLASSES] {
             blocks_per_span: (pages * PAGE_SIZE / block) as u32,
             batch: batch as u32,
             div_magic: (1u64 << 40).div_ceil(block as u64),
+            start_inv: odd_inverse((block >> block.trailing_zeros()) as u64),
+            start_shift: block.trailing_zeros(),
         };
         c += 1;
     }
@@ -202,6 +229,25 @@ pub fn block_size(class: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_block_start_check_accepts_exactly_the_block_starts_of_a_span() {
+        for (c, class) in CLASSES.iter().enumerate() {
+            let size = class.block_size as usize;
+            let span = class.span_pages as usize * PAGE_SIZE;
+            for offset in (0..span + 2 * size).chain([usize::MAX >> 1, usize::MAX - 15]) {
+                let is_start = offset % size == 0 && offset / size < class.blocks_per_span as usize;
+                let q = (offset as u64)
+                    .wrapping_mul(class.start_inv)
+                    .rotate_right(class.start_shift);
+                assert_eq!(
+                    q < class.blocks_per_span as u64,
+                    is_start,
+                    "class {c} offset {offset}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn classes_are_strictly_increasing_multiples_of_16() {

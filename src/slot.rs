@@ -6,16 +6,20 @@
 //!   FRESH ──▶ BINDING ──armed──▶ ACTIVE ⇄ BUSY      ACTIVE ──▶ DEAD ──▶ flush
 //!                 └──not armed──────────────────────────────▶ DEAD
 //!
-//!   ACTIVE   fast path: one pop or push on the cache (makes no call)
+//!   ACTIVE   fast path: one pop or push on the cache (makes no call),
+//!            found through the thread's active-slot word, which names
+//!            the slot only in this state
 //!   BUSY     one slow path owns the cache (refill, overflow, scavenge, flush)
 //!   BINDING, BUSY, DEAD: every call goes straight to the central heap, so a
 //!            call that re-enters memalloc never touches the cache in use,
 //!            and an exited or unarmed thread never caches anything.
 //! ```
 //!
-//! The slot takes its central heap and its exit-hook arming as arguments:
-//! the real binding passes the process-wide heap and a pthread key, a loom
-//! model passes a modelled heap and a closure, and both run this code.
+//! The slot takes its central heap, its exit-hook arming and its
+//! active-slot word ([`ActiveWord`]) as arguments: the real binding passes
+//! the process-wide heap, a pthread key and a thread-local word, a loom
+//! model passes a modelled heap, a closure and a cell, and both run this
+//! code.
 
 use crate::cache::ThreadCache;
 use crate::central::CentralHeap;
@@ -27,7 +31,7 @@ use core::cell::Cell;
 /// One thread's cache and binding state.
 ///
 /// Invariant: only its own thread touches it. `cache` is referenced only
-/// inside [`CacheSlot::fast`] while `state == ACTIVE` (one pop or push, no
+/// inside [`CacheSlot::fast_through`] while `state == ACTIVE` (one pop or push, no
 /// call) or inside the `with` of the one slow path that moved the state to
 /// BUSY or DEAD; in every other state no reference to it exists.
 pub(crate) struct CacheSlot {
@@ -60,17 +64,60 @@ impl CacheSlot {
         self.state.get()
     }
 
-    /// The fast path: runs `f` on the cache if the thread is ACTIVE, else
-    /// returns `None`. `f` must make no call that can re-enter memalloc.
+    /// The fast path through a thread's active-slot word: runs `f` on the
+    /// cache of the slot the word names, or returns `None` if it is null,
+    /// without looking at any state. `f` must make no call that can
+    /// re-enter memalloc.
     #[inline(always)]
-    pub(crate) fn fast<R>(&self, f: impl FnOnce(&mut ThreadCache) -> R) -> Option<R> {
-        if self.state.get() == ACTIVE {
-            // SAFETY: ACTIVE and inside no slow path, so no other reference
-            // to the cache exists, and `f` makes no call (slot invariant).
-            Some(self.cache.with_mut(|c| f(unsafe { &mut *c })))
-        } else {
-            None
+    pub(crate) fn fast_through<R>(
+        word: &impl ActiveWord,
+        f: impl FnOnce(&mut ThreadCache) -> R,
+    ) -> Option<R> {
+        let slot = word.get();
+        if slot.is_null() {
+            return None;
         }
+        // SAFETY: a non-null word names this thread's slot, which is
+        // ACTIVE and inside no slow path (`ActiveWord` invariant), so no
+        // other reference to the cache exists (slot invariant).
+        unsafe {
+            debug_assert_eq!((*slot).state.get(), ACTIVE);
+            Some((*slot).cache.with_mut(|c| f(&mut *c)))
+        }
+    }
+
+    /// [`Self::slow`] for a binding whose fast path is
+    /// [`Self::fast_through`] `word`: the word is null for the whole slow
+    /// path (so a call that re-enters meanwhile takes the slow path too,
+    /// and finds the slot BINDING or BUSY), and names this slot afterwards
+    /// if the slot is ACTIVE.
+    #[inline(always)]
+    pub(crate) fn slow_through<R>(
+        &self,
+        word: &impl ActiveWord,
+        central: &CentralHeap,
+        arm: impl FnOnce() -> bool,
+        with: impl FnOnce(&mut ThreadCache, &CentralHeap) -> R,
+        without: impl FnOnce(&CentralHeap) -> R,
+    ) -> R {
+        word.set(core::ptr::null());
+        let r = self.slow(central, arm, with, without);
+        if self.state.get() == ACTIVE {
+            word.set(self);
+        }
+        r
+    }
+
+    /// [`Self::exit_flush`] for a binding whose fast path is
+    /// [`Self::fast_through`] `word`: the word is null before the flush
+    /// begins, and stays so.
+    ///
+    /// # Safety
+    /// As [`Self::exit_flush`].
+    pub(crate) unsafe fn exit_flush_through(&self, word: &impl ActiveWord, central: &CentralHeap) {
+        word.set(core::ptr::null());
+        // SAFETY: forwarded precondition.
+        unsafe { self.exit_flush(central) }
     }
 
     /// The slow path: binds a FRESH thread (`arm` registers its exit hook;
@@ -112,6 +159,20 @@ impl CacheSlot {
         // cache any more; forwarded precondition.
         self.cache.with_mut(|c| unsafe { (*c).flush(central) });
     }
+}
+
+/// A thread's active-slot word: where a binding's fast path finds the
+/// thread's cache with one load (see `active_slot`).
+///
+/// Invariant, kept by [`CacheSlot::slow_through`] and
+/// [`CacheSlot::exit_flush_through`] (a binding that uses the word sets it
+/// nowhere else): the word is null or names its own thread's slot, and it
+/// is non-null only while that slot is ACTIVE and in no slow path.
+pub(crate) trait ActiveWord {
+    /// The word's value on the calling thread.
+    fn get(&self) -> *const CacheSlot;
+    /// Sets the word on the calling thread.
+    fn set(&self, slot: *const CacheSlot);
 }
 
 /// Enters a slow path on a thread whose binding state is `state`: binds a

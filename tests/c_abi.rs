@@ -297,6 +297,48 @@ fn threads_outliving_dlclose_of_the_library_exit_cleanly() {
     expect_ok(Command::new(exe).arg(shared_lib(Flavour::Plain)));
 }
 
+/// Whether a shared library's dynamic section sets `STATIC_TLS` (it uses
+/// the initial-exec TLS model).
+fn uses_static_tls(lib: &PathBuf) -> bool {
+    let out = Command::new("readelf")
+        .args(["-d"])
+        .arg(lib)
+        .output()
+        .expect("run readelf");
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout).contains("STATIC_TLS")
+}
+
+#[test]
+fn only_the_override_library_uses_initial_exec_tls_and_a_dlopen_of_it_fails_only_at_load() {
+    // The plain library keeps the general-dynamic model, so dlopen of it
+    // never depends on glibc's static TLS reserve (the dlopen tests above
+    // use it). The override library, meant for LD_PRELOAD, reads its
+    // thread word with initial-exec: its whole TLS segment (about 2 KiB,
+    // the thread cache) then lives in static TLS, which a late dlopen gets
+    // only from glibc's reserve. With a reserve that has room, it loads
+    // and works; with the default one, dlopen may refuse it, cleanly.
+    assert!(!uses_static_tls(&shared_lib(Flavour::Plain)));
+    assert!(uses_static_tls(&shared_lib(Flavour::Override)));
+    let exe = build("dlopen_override", "tests/c/dlopen.c", Link::None, &[]);
+    expect_ok(
+        Command::new(&exe)
+            .arg(shared_lib(Flavour::Override))
+            .env("GLIBC_TUNABLES", "glibc.rtld.optional_static_tls=16384"),
+    );
+    let out = Command::new(&exe)
+        .arg(shared_lib(Flavour::Override))
+        .output()
+        .expect("run dlopen_override");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        (out.status.success() && stdout.lines().any(|l| l.starts_with("ok ")))
+            || (out.status.code() == Some(1) && stderr.contains("static TLS")),
+        "dlopen of the override library neither worked nor failed at load:\n{stdout}\n{stderr}"
+    );
+}
+
 #[test]
 fn dlopen_and_dlclose_work_under_ld_preload() {
     let exe = build("dlopen_preload", "tests/c/dlopen.c", Link::None, &[]);
@@ -315,6 +357,32 @@ fn hello_example_runs_against_both_libraries() {
         assert!(
             stdout.contains("hello from memalloc"),
             "{name}: unexpected output:\n{stdout}"
+        );
+    }
+}
+
+#[test]
+fn bad_frees_abort_with_a_message_under_ld_preload() {
+    let exe = build("bad_free", "tests/c/bad_free.c", Link::None, &[]);
+    for (mode, message) in [
+        ("interior", "not the start of a block"),
+        ("interior16", "not the start of a block"),
+        ("stack", "not allocated by memalloc"),
+        ("foreign", "not allocated by memalloc"),
+        ("double-large", "double free of a large block"),
+    ] {
+        let mut cmd = preloaded(&exe);
+        let out = cmd.arg(mode).output().expect("run bad_free");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && !stdout.contains("accepted"),
+            "{mode}: the bad free was accepted (status {:?})",
+            out.status
+        );
+        assert!(
+            stderr.contains("memalloc") && stderr.contains(message),
+            "{mode}: expected a message containing {message:?}, got:\n{stderr}"
         );
     }
 }

@@ -83,7 +83,7 @@ impl Everything<'_> {
                 self.pages.unmap_region(self.pages.regions);
             }
         }
-        let mut fresh = PageState::new();
+        let mut fresh = PageState::new(self.pages.process);
         fresh.c.maps = self.pages.c.maps;
         fresh.c.unmaps = self.pages.c.unmaps;
         fresh.lock = self.pages.lock;
@@ -143,13 +143,21 @@ impl Everything<'_> {
                     if (*RegionHeader::desc(r, p + n - 1)).span_start as usize != p {
                         return Err("last page of a span does not name its head");
                     }
-                    for i in p + 1..p + n {
+                    for i in p..p + n {
                         let di = RegionHeader::desc(r, i);
-                        if (*di).head {
+                        if i > p && (*di).head {
                             return Err("a head descriptor lies inside another span");
                         }
                         if (*d).kind == SPAN_SMALL && (*di).span_start as usize != p {
                             return Err("page of a small span does not name its head");
+                        }
+                        let small_page = if (*d).kind == SPAN_SMALL {
+                            ((*d).class as u16 + 1) | (((i - p) as u16) << 8)
+                        } else {
+                            0
+                        };
+                        if (*di).small_page != small_page {
+                            return Err("a page's small-span mark (class, page in span) is wrong");
                         }
                     }
                     match (*d).kind {

@@ -218,9 +218,20 @@ unsafe impl Sync for CentralHeap {}
 impl CentralHeap {
     /// An empty heap; maps nothing until first used.
     pub(crate) const fn new() -> Self {
+        Self::new_with(false)
+    }
+
+    /// The process-wide heap: as [`Self::new`], and its page regions go
+    /// into the map that its lock-free `free` reads
+    /// ([`region::process_small_class`]). Only one heap may be built so.
+    pub(crate) const fn new_process() -> Self {
+        Self::new_with(true)
+    }
+
+    const fn new_with(process: bool) -> Self {
         CentralHeap {
             classes: [const { CachePadded::new(ClassSupply::new()) }; NUM_CLASSES],
-            pages: CachePadded::new(PageHeap::new()),
+            pages: CachePadded::new(PageHeap::new(process)),
             huge: CachePadded::new(HugeMappings::new()),
             limits: Limits::TABLE,
             next_drain_ms: AtomicU64::new(0),

@@ -97,6 +97,9 @@ pub(super) struct PageState {
     pub(super) lock: LockCounts,
     /// Nanoseconds this lock was held, summed over acquisitions.
     pub(super) hold_ns: u64,
+    /// Whether this is the process-wide heap, whose regions go into
+    /// `region::PROCESS_REGION_PAGES` for its lock-free `free`.
+    pub(super) process: bool,
 }
 
 impl PageState {
@@ -122,7 +125,7 @@ impl PageState {
         }
     }
 
-    pub(super) const fn new() -> Self {
+    pub(super) const fn new(process: bool) -> Self {
         PageState {
             bins: [ptr::null_mut(); NUM_BINS],
             bin_bits: [0; 3],
@@ -146,6 +149,7 @@ impl PageState {
             reused_at: 0,
             lock: LockCounts::new(),
             hold_ns: 0,
+            process,
         }
     }
 }
@@ -157,10 +161,12 @@ pub(super) struct PageHeap {
 }
 
 impl PageHeap {
-    pub(super) const fn new() -> Self {
+    /// An empty page heap; `process` says whether it is the process-wide
+    /// heap's (see `PageState::process`).
+    pub(super) const fn new(process: bool) -> Self {
         PageHeap {
             lock: Lock::new(),
-            state: UnsafeCell::new(PageState::new()),
+            state: UnsafeCell::new(PageState::new(process)),
         }
     }
 
@@ -168,7 +174,7 @@ impl PageHeap {
     pub(super) fn new_modelled() -> Self {
         PageHeap {
             lock: Lock::new_modelled(),
-            state: UnsafeCell::new_modelled(PageState::new()),
+            state: UnsafeCell::new_modelled(PageState::new(false)),
         }
     }
 
@@ -229,6 +235,7 @@ impl PageHeap {
                 while !list.is_null() {
                     let next = (*list).next;
                     (*list).next = ptr::null_mut();
+                    PageState::unmark_small(list);
                     s.free_run(list, now);
                     list = next;
                 }
@@ -461,13 +468,31 @@ impl PageState {
             (*d).kind = kind;
             (*d).class = class;
             if kind == SPAN_SMALL {
-                for i in start + 1..start + n {
-                    (*RegionHeader::desc(r, i)).span_start = start as u32;
+                for i in 0..n {
+                    let di = RegionHeader::desc(r, start + i);
+                    (*di).span_start = start as u32;
+                    (*di).small_page = (class as u16 + 1) | ((i as u16) << 8);
                 }
             } else {
                 (*RegionHeader::desc(r, start + n - 1)).span_start = start as u32;
             }
             d
+        }
+    }
+
+    /// Clears `small_page` on every page of the small span headed by `d`,
+    /// which is about to become free.
+    ///
+    /// # Safety
+    /// `d` heads a small span with no block out.
+    unsafe fn unmark_small(d: *mut PageDesc) {
+        // SAFETY: the span's pages lie in its region (caller).
+        unsafe {
+            let r = RegionHeader::of_desc(d);
+            let start = (*d).index as usize;
+            for i in start..start + (*d).npages as usize {
+                (*RegionHeader::desc(r, i)).small_page = 0;
+            }
         }
     }
 
@@ -634,6 +659,11 @@ impl PageState {
             }
             self.regions = r;
             region::register(base as usize);
+            if self.process {
+                // SAFETY: a live page region of the process-wide heap, its
+                // page map written, below the address limit (checked).
+                region::register_process_region(r);
+            }
             (*head).freed_at = os::now_ms();
             (*head).dirty = 0; // fresh pages are not resident
             (*head).dirty_front = true;
@@ -663,6 +693,7 @@ impl PageState {
             self.c.regions -= 1;
             self.c.unmaps += 1;
             region::unregister(r as usize);
+            region::unregister_process_region(r as usize);
             os::unmap(r as *mut u8, size);
         }
     }

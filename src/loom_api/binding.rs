@@ -1,16 +1,17 @@
 //! The thread binding, for loom models: a modelled thread owns a
 //! [`CacheSlot`] over a [`ModelHeap`] and allocates through the same
 //! front-end code as the real bindings (`front::alloc`,
-//! `front::dealloc_sized`), so the slot states, the fast path's single
-//! access, BUSY slow paths, unarmed threads and the exit flush are what
-//! loom checks.
+//! `front::dealloc_sized`) and the same slot methods (`fast_through`,
+//! `slow_through`, `exit_flush_through`) with an active-slot word of its
+//! own, so the slot states, the word, the fast path's single access, BUSY
+//! slow paths, unarmed threads and the exit flush are what loom checks.
 
 use super::ModelHeap;
 use crate::cache::ThreadCache;
 use crate::central::CentralHeap;
 use crate::front::{self, Binding};
 use crate::reentry::{self, Site};
-use crate::slot::CacheSlot;
+use crate::slot::{ActiveWord, CacheSlot};
 use core::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -25,6 +26,22 @@ pub struct ModelThread<'h> {
     arm_succeeds: bool,
     /// Whether the (modelled) exit hook was armed, so exit runs the flush.
     armed: Cell<bool>,
+    /// The thread's active-slot word, as the process-wide binding keeps it
+    /// (the model thread stays in place once it has allocated).
+    word: Word,
+}
+
+/// A model thread's active-slot word.
+struct Word(Cell<*const CacheSlot>);
+
+impl ActiveWord for Word {
+    fn get(&self) -> *const CacheSlot {
+        self.0.get()
+    }
+
+    fn set(&self, slot: *const CacheSlot) {
+        self.0.set(slot)
+    }
 }
 
 loom::thread_local! {
@@ -45,6 +62,7 @@ impl<'h> ModelThread<'h> {
             slot: CacheSlot::new_modelled(),
             arm_succeeds,
             armed: Cell::new(false),
+            word: Word(Cell::new(core::ptr::null())),
         }
     }
 
@@ -67,7 +85,7 @@ impl<'h> ModelThread<'h> {
     pub fn exit(&self) {
         if self.armed.get() {
             // SAFETY: the slot's cache was only used with this heap.
-            unsafe { self.slot.exit_flush(&self.heap.0) };
+            unsafe { self.slot.exit_flush_through(&self.word, &self.heap.0) };
         }
     }
 
@@ -123,7 +141,7 @@ impl Binding for ModelThread<'_> {
     }
 
     fn fast<R>(&self, f: impl FnOnce(&mut ThreadCache) -> R) -> Option<R> {
-        self.slot.fast(f)
+        CacheSlot::fast_through(&self.word, f)
     }
 
     fn slow<R>(
@@ -131,7 +149,8 @@ impl Binding for ModelThread<'_> {
         with: impl FnOnce(&mut ThreadCache, &CentralHeap) -> R,
         without: impl FnOnce(&CentralHeap) -> R,
     ) -> R {
-        self.slot.slow(
+        self.slot.slow_through(
+            &self.word,
             &self.heap.0,
             || {
                 self.armed.set(self.arm_succeeds);

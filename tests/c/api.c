@@ -256,6 +256,19 @@ static void free_preserves_errno(void) {
     errno = 4321;
     A_FREE(NULL);
     CHECK(errno == 4321);
+    /* Enough small frees that the thread's cache overflows into the
+     * central heap (the path that may make system calls) many times. */
+    enum { MANY = 20000 };
+    static void *many[MANY];
+    for (size_t i = 0; i < MANY; i++) {
+        many[i] = A_MALLOC(16 + (i % 64) * 16);
+        CHECK(many[i] != NULL);
+    }
+    for (size_t i = 0; i < MANY; i++) {
+        errno = 4321;
+        A_FREE(many[i]);
+        CHECK(errno == 4321);
+    }
 }
 
 static void usable_size_is_writable_and_zero_for_null(void) {
