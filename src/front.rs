@@ -187,12 +187,22 @@ pub(crate) unsafe fn dealloc_sized<B: Binding>(b: &B, ptr: *mut u8, size: usize,
     match class_for(size, align) {
         // SAFETY: forwarded precondition.
         Some(class) => unsafe { free_small(b, ptr, class) },
-        None => {
-            let kind = b.central().classify(ptr);
-            // SAFETY: forwarded precondition; `kind` describes `ptr`.
-            unsafe { free_kind(b, ptr, kind) }
-        }
+        // SAFETY: forwarded precondition.
+        None => unsafe { free_big(b, ptr) },
     }
+}
+
+/// Frees a block too big for a size class (a tail call out of the fast
+/// path, which so needs no stack frame).
+///
+/// # Safety
+/// `ptr` is a live large or huge block of this binding's heap.
+#[cold]
+#[inline(never)]
+unsafe fn free_big<B: Binding>(b: &B, ptr: *mut u8) {
+    let kind = b.central().classify(ptr);
+    // SAFETY: forwarded precondition; `kind` describes `ptr`.
+    unsafe { free_kind(b, ptr, kind) }
 }
 
 /// Frees a block classified by the page map.

@@ -286,6 +286,14 @@ pub unsafe fn register_process_region(r: *mut RegionHeader) {
     }
 }
 
+/// The page count [`PROCESS_REGION_PAGES`] records for the chunk at
+/// `base` (0: none), for the invariant checker.
+pub fn process_region_pages(base: usize) -> usize {
+    PROCESS_REGION_PAGES
+        .get(base >> REGION_SHIFT)
+        .map_or(0, |e| e.load(Ordering::Relaxed) as usize)
+}
+
 /// Forgets the process-wide heap's page region at `base`.
 pub fn unregister_process_region(base: usize) {
     if let Some(entry) = PROCESS_REGION_PAGES.get(base >> REGION_SHIFT) {

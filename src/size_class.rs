@@ -204,6 +204,10 @@ pub fn class_of(size: usize) -> usize {
 #[inline(always)]
 pub fn class_for(size: usize, align: usize) -> Option<usize> {
     if align <= 16 {
+        // The table first: the common sizes pay one comparison, not two.
+        if size <= LOOKUP_MAX {
+            return Some(SMALL_LOOKUP[(size + 15) >> 4] as usize);
+        }
         if size <= SMALL_MAX {
             return Some(class_of(size));
         }

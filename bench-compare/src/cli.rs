@@ -5,6 +5,8 @@
 //! ga_<alloc> throughput [--quick] [--repeat N]   (c) (d) (f) (g) (h) (i) (j), ops/s
 //! ga_<alloc> memory fragment|threadchurn|threadchurn-single [--quick]
 //! ga_<alloc> time btreemap|server ITERS          one timed chunk (for criterion)
+//! ga_<alloc> pairs N SIZE                        N alloc+free pairs of SIZE bytes
+//!                                                (for callgrind: instructions per pair)
 //! ```
 //!
 //! Every result is one line of `key=value` fields after a record name:
@@ -78,7 +80,7 @@ pub const CHURN_ALIVE: usize = 8;
 
 fn usage(bin: &str) -> ! {
     eprintln!(
-        "usage: {bin} throughput [--quick] [--repeat N]\n       {bin} memory fragment|threadchurn|threadchurn-single [--quick]\n       {bin} time btreemap|server ITERS"
+        "usage: {bin} throughput [--quick] [--repeat N]\n       {bin} memory fragment|threadchurn|threadchurn-single [--quick]\n       {bin} time btreemap|server ITERS\n       {bin} pairs N SIZE"
     );
     std::process::exit(2)
 }
@@ -122,6 +124,17 @@ pub fn ga_main(alloc: &str) {
                 _ => usage(bin),
             };
             println!("nanos={}", d.as_nanos());
+        }
+        Some("pairs") => {
+            let n: u64 = args
+                .get(2)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| usage(bin));
+            let size: usize = args
+                .get(3)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| usage(bin));
+            ga::pairs(n, size);
         }
         _ => usage(bin),
     }

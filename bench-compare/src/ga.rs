@@ -24,6 +24,21 @@ fn object(size: usize, tag: u8) -> Object {
     b
 }
 
+/// The fast path's cost: `n` alloc+free pairs of `size` bytes (not known at
+/// compile time) through the global allocator, Rust's allocator shims
+/// included. Run under callgrind with two values of `n`: the difference of
+/// the totals over the difference of `n` is the instructions of one pair.
+pub fn pairs(n: u64, size: usize) {
+    let layout = std::alloc::Layout::from_size_align(black_box(size), 8).expect("a valid size");
+    for _ in 0..n {
+        // SAFETY: a non-zero-size layout; the block is freed with it.
+        unsafe {
+            let p = std::alloc::alloc(black_box(layout));
+            std::alloc::dealloc(black_box(p), layout);
+        }
+    }
+}
+
 /// (c) Larson-style with `Box<[u8]>` objects (16–1024 B) in arrays of 1000;
 /// see `raw::Larson` for the handoff scheme. `ops` replacements in all.
 pub fn larson(threads: usize, ops: u64) -> Duration {

@@ -123,6 +123,10 @@ impl Everything<'_> {
                 if (*r).owner != owner || (*r).kind != RegionKind::Pages {
                     return Err("region on the list has the wrong owner or kind");
                 }
+                let recorded = region::process_region_pages(r as usize);
+                if recorded != if ps.process { (*r).npages } else { 0 } {
+                    return Err("region's entry in the process-wide lookup table is wrong");
+                }
                 if (*r).npages * PAGE_SIZE != (*r).map_size
                     || (*r).first_page != metadata_pages((*r).npages)
                 {
