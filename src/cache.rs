@@ -56,37 +56,53 @@ const MAX_BATCHES_PER_LIST: u32 = 8;
 /// Overflows at full depth tolerated before a list's limit shrinks.
 const MAX_OVERAGES: u32 = 3;
 
-/// One class's free blocks: a current list the fast path pops and pushes,
-/// and a stack of whole batches behind it.
+/// One class's current list: the part of its free blocks the fast path
+/// pops and pushes. 16 bytes, so a thread's forty current lists fit in ten
+/// cache lines and the fast path finds one with a shift.
 ///
-/// Invariants: `head` starts a null-terminated list of exactly `len` free
-/// blocks of this class, owned by this cache, with `len ≤ limit + 1`
-/// (the `+ 1` only between a push and its overflow). `full` is a stack of
-/// `nfull` whole batches (each a null-terminated list of exactly the
-/// central heap's batch of blocks, linked through the second word of its
-/// head block, as the central batch stack does). `limit =
-/// min(max_len, batch)`; outside a slow path `len + nfull × batch ≤
-/// max_len`. `reported` is the block count last reported to the central
-/// heap (its figure for this class lags by the blocks pushed and popped
-/// since).
+/// Invariants: `head` starts a null-terminated list of exactly
+/// `len = limit − room` free blocks of this class, owned by this cache,
+/// with `room ≥ −1` (−1 only between a push and its overflow). `limit =
+/// min(max_len, batch)` of the class's [`FreeList`]. The fast path's push
+/// is `room -= 1` and a sign test; its pop is `room += 1`.
+#[derive(Clone, Copy)]
+#[repr(C, align(16))]
+struct CurrentList {
+    head: *mut Block,
+    room: i32,
+    limit: u32,
+}
+
+impl CurrentList {
+    /// Blocks on the current list.
+    #[inline]
+    fn len(&self) -> u32 {
+        (self.limit as i32 - self.room) as u32
+    }
+
+    /// Records that the current list holds `len` blocks.
+    #[inline]
+    fn set_len(&mut self, len: u32) {
+        self.room = self.limit as i32 - len as i32;
+    }
+}
+
+/// One class's slow-path state: the stack of whole batches behind its
+/// current list, and its limits.
+///
+/// Invariants: `full` is a stack of `nfull` whole batches (each a
+/// null-terminated list of exactly the central heap's batch of blocks,
+/// linked through the second word of its head block, as the central batch
+/// stack does). Outside a slow path `len + nfull × batch ≤ max_len`.
+/// `reported` is the block count last reported to the central heap (its
+/// figure for this class lags by the blocks pushed and popped since).
 #[derive(Clone, Copy)]
 struct FreeList {
-    head: *mut Block,
-    len: u32,
-    limit: u32,
     full: *mut Block,
     nfull: u32,
     max_len: u32,
     overages: u32,
     reported: u32,
-}
-
-impl FreeList {
-    /// Blocks held: the current list and the whole batches.
-    #[inline]
-    fn total(&self, batch: u32) -> u32 {
-        self.len + self.nfull * batch
-    }
 }
 
 /// A thread's cache of free blocks, one list per size class.
@@ -96,15 +112,21 @@ impl FreeList {
 /// binding layer pairs each cache with one central heap for its life).
 /// `capacity == Σ (max_len − 1) × block_size ≤ THREAD_BUDGET`.
 pub struct ThreadCache {
+    current: [CurrentList; NUM_CLASSES],
     lists: [FreeList; NUM_CLASSES],
     capacity: usize,
 }
 
+const fn initial_current() -> [CurrentList; NUM_CLASSES] {
+    [CurrentList {
+        head: ptr::null_mut(),
+        room: 1,
+        limit: 1,
+    }; NUM_CLASSES]
+}
+
 const fn initial_lists() -> [FreeList; NUM_CLASSES] {
     [FreeList {
-        head: ptr::null_mut(),
-        len: 0,
-        limit: 1,
         full: ptr::null_mut(),
         nfull: 0,
         max_len: 1,
@@ -157,6 +179,7 @@ impl ThreadCache {
     /// An empty cache.
     pub const fn new() -> Self {
         ThreadCache {
+            current: initial_current(),
             lists: initial_lists(),
             capacity: 0,
         }
@@ -171,12 +194,12 @@ impl ThreadCache {
     pub(crate) unsafe fn pop(&mut self, class: usize) -> *mut u8 {
         debug_assert!(class < NUM_CLASSES);
         // SAFETY: `class < NUM_CLASSES` (caller).
-        let list = unsafe { self.lists.get_unchecked_mut(class) };
+        let list = unsafe { self.current.get_unchecked_mut(class) };
         let b = list.head;
         if !b.is_null() {
             // SAFETY: `b` heads this list, so it is a free block we own.
             list.head = unsafe { (*b).next };
-            list.len -= 1;
+            list.room += 1;
         }
         b.cast()
     }
@@ -193,7 +216,7 @@ impl ThreadCache {
     pub(crate) unsafe fn push(&mut self, ptr: *mut u8, class: usize) -> bool {
         debug_assert!(class < NUM_CLASSES);
         // SAFETY: `class < NUM_CLASSES` (caller).
-        let list = unsafe { self.lists.get_unchecked_mut(class) };
+        let list = unsafe { self.current.get_unchecked_mut(class) };
         let b = ptr as *mut Block;
         if b == list.head {
             crate::os::fatal(
@@ -204,8 +227,8 @@ impl ThreadCache {
         // SAFETY: the block is free and ours now; its first word becomes the link.
         unsafe { (*b).next = list.head };
         list.head = b;
-        list.len += 1;
-        list.len > list.limit
+        list.room -= 1;
+        list.room < 0
     }
 
     /// The push of a caller that must not make a call: puts `ptr` on
@@ -219,17 +242,17 @@ impl ThreadCache {
     pub(crate) unsafe fn push_if_room(&mut self, ptr: *mut u8, class: usize) -> bool {
         debug_assert!(class < NUM_CLASSES);
         // SAFETY: `class < NUM_CLASSES` (caller).
-        let list = unsafe { self.lists.get_unchecked_mut(class) };
+        let list = unsafe { self.current.get_unchecked_mut(class) };
         let b = ptr as *mut Block;
         // A block that is already the head (an immediate double free) goes
         // the way of a full list: to [`Self::push`], which diagnoses it.
-        if list.len >= list.limit || b == list.head {
+        if list.room <= 0 || b == list.head {
             return false;
         }
         // SAFETY: the block is free and ours now; its first word becomes the link.
         unsafe { (*b).next = list.head };
         list.head = b;
-        list.len += 1;
+        list.room -= 1;
         true
     }
 
@@ -268,11 +291,15 @@ impl ThreadCache {
     /// class at a time).
     #[cfg(test)]
     pub(crate) fn cached_bytes(&self, central: &CentralHeap) -> usize {
-        self.lists
-            .iter()
-            .enumerate()
-            .map(|(c, l)| l.total(central.batch(c)) as usize * block_size(c))
+        (0..NUM_CLASSES)
+            .map(|c| self.total(c, central.batch(c)) as usize * block_size(c))
             .sum()
+    }
+
+    /// Blocks `class` holds: the current list and the whole batches.
+    #[inline]
+    fn total(&self, class: usize, batch: u32) -> u32 {
+        self.current[class].len() + self.lists[class].nfull * batch
     }
 
     /// The change in `class`'s cached bytes since its last exchange with
@@ -281,8 +308,8 @@ impl ThreadCache {
     /// for a class lags by the blocks pushed and popped since its last
     /// exchange.
     fn report(&mut self, class: usize, batch: u32) -> isize {
+        let total = self.total(class, batch);
         let list = &mut self.lists[class];
-        let total = list.total(batch);
         let delta = (total as isize - list.reported as isize) * block_size(class) as isize;
         list.reported = total;
         delta
@@ -295,7 +322,11 @@ impl ThreadCache {
         let old = self.lists[class].max_len;
         self.capacity = self.capacity + (max_len as usize - 1) * size - (old as usize - 1) * size;
         self.lists[class].max_len = max_len;
-        self.lists[class].limit = max_len.min(batch);
+        // The current list keeps its blocks; only its room changes.
+        let current = &mut self.current[class];
+        let len = current.len();
+        current.limit = max_len.min(batch);
+        current.set_len(len);
     }
 
     /// Raises `class`'s limit by `grow` if the budget allows (scavenging
@@ -328,9 +359,10 @@ impl ThreadCache {
         if list.nfull > 0 {
             // SAFETY: the stack holds a whole batch (checked).
             let b = unsafe { pop_full(list) };
+            let current = &mut self.current[class];
             // SAFETY: `b` heads a whole batch of `batch` blocks owned here.
-            list.head = unsafe { (*b).next };
-            list.len = batch - 1;
+            current.head = unsafe { (*b).next };
+            current.set_len(batch - 1);
             return b.cast();
         }
         let want = list.max_len.min(batch) as usize;
@@ -339,11 +371,11 @@ impl ThreadCache {
         if count == 0 {
             return ptr::null_mut();
         }
-        let list = &mut self.lists[class];
+        let current = &mut self.current[class];
         // SAFETY: `head` starts a list of `count` fresh blocks now owned here.
-        list.head = unsafe { (*head).next };
-        list.len = count as u32 - 1;
-        let grow = slow_start_step(list.max_len, batch);
+        current.head = unsafe { (*head).next };
+        current.set_len(count as u32 - 1);
+        let grow = slow_start_step(self.lists[class].max_len, batch);
         // SAFETY: forwarded precondition.
         unsafe { self.try_grow(central, class, grow) };
         head.cast()
@@ -363,7 +395,7 @@ impl ThreadCache {
         crate::reentry::point(crate::reentry::Site::Overflow);
         let batch = central.batch(class);
         let l = self.lists[class];
-        if l.len <= batch {
+        if self.current[class].len() <= batch {
             // Slow start: the limit is below a batch.
             // SAFETY: forwarded precondition.
             unsafe { self.release_current(central, class, l.max_len as usize) };
@@ -371,9 +403,10 @@ impl ThreadCache {
             unsafe { self.try_grow(central, class, slow_start_step(l.max_len, batch)) };
             return;
         }
+        let current = &mut self.current[class];
         let list = &mut self.lists[class];
         // `len == batch + 1`: all but the head make one whole batch.
-        let newest = list.head;
+        let newest = current.head;
         // SAFETY: the list holds `batch + 1` blocks we own.
         unsafe {
             let rest = (*newest).next;
@@ -382,10 +415,11 @@ impl ThreadCache {
             list.full = rest;
         }
         list.nfull += 1;
-        list.len = 1;
-        if list.total(batch) <= list.max_len {
+        current.set_len(1);
+        if self.total(class, batch) <= self.lists[class].max_len {
             return;
         }
+        let list = &mut self.lists[class];
         list.overages += 1;
         if list.overages > MAX_OVERAGES {
             list.overages = 0;
@@ -400,12 +434,12 @@ impl ThreadCache {
     /// no more than its `max_len`.
     unsafe fn trim_list(&mut self, central: &CentralHeap, class: usize) {
         let batch = central.batch(class);
-        while self.lists[class].total(batch) > self.lists[class].max_len {
+        while self.total(class, batch) > self.lists[class].max_len {
             if self.lists[class].nfull > 0 {
                 // SAFETY: forwarded precondition.
                 unsafe { self.release_full(central, class) };
             } else {
-                let over = self.lists[class].total(batch) - self.lists[class].max_len;
+                let over = self.total(class, batch) - self.lists[class].max_len;
                 // SAFETY: forwarded precondition.
                 unsafe { self.release_current(central, class, over as usize) };
             }
@@ -430,13 +464,14 @@ impl ThreadCache {
     /// `central` (the whole list at once if `n` covers it, with no walk).
     unsafe fn release_current(&mut self, central: &CentralHeap, class: usize, n: usize) {
         let batch = central.batch(class);
-        let list = &mut self.lists[class];
-        let take = n.min(list.len as usize);
+        let list = &mut self.current[class];
+        let len = list.len();
+        let take = n.min(len as usize);
         if take == 0 {
             return;
         }
         let head = list.head;
-        if take == list.len as usize {
+        if take == len as usize {
             list.head = ptr::null_mut();
         } else {
             let mut last = head;
@@ -449,7 +484,7 @@ impl ThreadCache {
                 (*last).next = ptr::null_mut();
             }
         }
-        list.len -= take as u32;
+        list.set_len(len - take as u32);
         let delta = self.report(class, batch);
         // SAFETY: the detached blocks are free blocks of `class` from `central`.
         unsafe { central.free_batch(class, head, take, delta) };
@@ -481,7 +516,7 @@ impl ThreadCache {
                 // SAFETY: forwarded precondition.
                 unsafe { self.release_full(central, class) };
             }
-            let len = self.lists[class].len as usize;
+            let len = self.current[class].len() as usize;
             // SAFETY: forwarded precondition.
             unsafe { self.release_current(central, class, len) };
             self.set_max_len(class, 1, batch);
@@ -518,7 +553,7 @@ mod tests {
             let mut live = Vec::new();
             let mut misses = 0;
             while c.lists[class].max_len <= batch {
-                if c.lists[class].len == 0 {
+                if c.current[class].len() == 0 {
                     misses += 1;
                 }
                 // SAFETY: valid class; `c` is only used with `h`.
@@ -537,7 +572,7 @@ mod tests {
                 // SAFETY: blocks of `class` from `h`.
                 unsafe { c.free(h, p, class) };
             }
-            assert!(c.lists[class].len <= c.lists[class].max_len);
+            assert!(c.current[class].len() <= c.lists[class].max_len);
             // SAFETY: `c` is only used with `h`.
             unsafe { c.flush(h) };
             assert_eq!(c.cached_bytes(h), 0);
@@ -572,7 +607,7 @@ mod tests {
             );
             let l = c.lists[class];
             assert_eq!(
-                (l.len, l.nfull),
+                (c.current[class].len(), l.nfull),
                 (1, 1),
                 "the newest block and one whole batch stay"
             );
@@ -605,7 +640,11 @@ mod tests {
                 b = next;
             }
             let l = c.lists[class];
-            assert_eq!((l.nfull, l.len), (2, batch), "two whole batches stacked");
+            assert_eq!(
+                (l.nfull, c.current[class].len()),
+                (2, batch),
+                "two whole batches stacked"
+            );
             let before = h.stats(None);
             let got: Vec<_> = (0..3 * batch)
                 // SAFETY: valid class; `c` is only used with `h`.
