@@ -308,7 +308,8 @@ pub fn unregister_process_region(base: usize) {
 ///
 /// A mask and two loads: the chunk's page count, then the page's
 /// descriptor's `small_page`. The block-start check is one multiplication:
-/// see [`SizeClass::start_inv`](crate::size_class::SizeClass::start_inv).
+/// see [`SizeClass::start_inv`](crate::size_class::SizeClass::start_inv)
+/// and [`BLOCK_START`](crate::size_class::BLOCK_START).
 #[inline(always)]
 pub fn process_small_class(ptr: *const u8) -> Option<usize> {
     let addr = ptr as usize;
@@ -327,17 +328,19 @@ pub fn process_small_class(ptr: *const u8) -> Option<usize> {
     // read is of mapped memory of ours and the checks below reject it
     // unless it is a block start.
     let info = unsafe { (*RegionHeader::desc(r, page)).small_page } as usize;
-    let class = (info & 0xff).wrapping_sub(1);
-    let c = crate::size_class::CLASSES.get(class)?;
+    // `class + 1`, or 0 for a page of no small span, whose entry (like
+    // those past the last class) accepts no offset: no separate test.
+    let mark = info & 63;
+    let check = &crate::size_class::BLOCK_START[mark];
     // Offset from the span's first page: within-page offset plus the
     // pages before this one.
     let offset = (addr & (PAGE_SIZE - 1)) + ((info >> 8) << PAGE_SHIFT);
     if (offset as u64)
-        .wrapping_mul(c.start_inv)
-        .rotate_right(c.start_shift)
-        < c.blocks_per_span as u64
+        .wrapping_mul(check.inv)
+        .rotate_right(check.shift)
+        < check.blocks as u64
     {
-        Some(class)
+        Some(mark - 1)
     } else {
         None
     }

@@ -154,6 +154,43 @@ const fn build_table() -> [SizeClass; NUM_CLASSES] {
 /// The table, indexed by class.
 pub static CLASSES: [SizeClass; NUM_CLASSES] = build_table();
 
+/// The block-start check of one class ([`SizeClass::start_inv`]), in 16
+/// bytes.
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(16))]
+pub struct BlockStart {
+    /// [`SizeClass::start_inv`].
+    pub inv: u64,
+    /// [`SizeClass::blocks_per_span`] (0: accepts nothing).
+    pub blocks: u32,
+    /// [`SizeClass::start_shift`].
+    pub shift: u32,
+}
+
+/// The block-start checks indexed by `class + 1` (a page's `small_page`
+/// mark), for the lock-free `free`: entry 0 (a page of no small span) and
+/// the entries past the last class accept no offset (`blocks == 0`), so
+/// the lookup needs no separate test for them.
+pub static BLOCK_START: [BlockStart; 64] = build_block_start();
+
+const fn build_block_start() -> [BlockStart; 64] {
+    let mut t = [BlockStart {
+        inv: 0,
+        blocks: 0,
+        shift: 0,
+    }; 64];
+    let mut c = 0;
+    while c < NUM_CLASSES {
+        t[c + 1] = BlockStart {
+            inv: CLASSES[c].start_inv,
+            blocks: CLASSES[c].blocks_per_span,
+            shift: CLASSES[c].start_shift,
+        };
+        c += 1;
+    }
+    t
+}
+
 /// Sizes up to this are classified by [`SMALL_LOOKUP`].
 const LOOKUP_MAX: usize = 1024;
 
