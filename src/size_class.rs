@@ -287,6 +287,16 @@ mod tests {
                     "class {c} offset {offset}"
                 );
             }
+            let check = BLOCK_START[c + 1];
+            assert_eq!(
+                (check.inv, check.shift, check.blocks),
+                (class.start_inv, class.start_shift, class.blocks_per_span)
+            );
+        }
+        // A page of no small span (mark 0) and marks past the last class
+        // accept no offset at all.
+        for mark in (0..1).chain(NUM_CLASSES + 1..BLOCK_START.len()) {
+            assert_eq!(BLOCK_START[mark].blocks, 0, "mark {mark}");
         }
     }
 
