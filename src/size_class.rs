@@ -196,7 +196,7 @@ const LOOKUP_MAX: usize = 1024;
 
 /// `SMALL_LOOKUP[(size + 15) / 16]` is the class of `size` for `size ≤ 1024`
 /// (65 bytes: one cache line and a bit).
-static SMALL_LOOKUP: [u8; LOOKUP_MAX / 16 + 1] = build_lookup();
+const SMALL_LOOKUP: [u8; LOOKUP_MAX / 16 + 1] = build_lookup();
 
 const fn build_lookup() -> [u8; LOOKUP_MAX / 16 + 1] {
     let mut t = [0u8; LOOKUP_MAX / 16 + 1];
