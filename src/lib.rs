@@ -98,6 +98,7 @@
 //! is what a caller gets; a **batch** is the group of blocks moved between a
 //! thread cache and the central heap at once.
 
+#![cfg_attr(not(feature = "std"), no_std)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 // The gate the `nightly` feature needs; nightlies from 1.100 on have
@@ -105,35 +106,57 @@
 #![cfg_attr(feature = "nightly", allow(stable_features))]
 #![cfg_attr(feature = "nightly", feature(allocator_api))]
 
-#[cfg(any(feature = "allocator-api2", feature = "nightly"))]
+#[cfg(all(feature = "std", any(feature = "allocator-api2", feature = "nightly")))]
 mod allocator_api;
-#[cfg(test)]
+#[cfg(any(feature = "allocator-api2", feature = "nightly"))]
+mod allocator_impl;
+#[cfg(all(test, feature = "std"))]
 mod binding_tests;
+#[cfg(feature = "std")]
 mod cache;
+#[cfg(feature = "std")]
 mod central;
+#[cfg(feature = "std")]
 mod ffi;
+#[cfg(feature = "std")]
 mod fork;
+#[cfg(feature = "std")]
 mod front;
+#[cfg(feature = "std")]
 mod global;
+#[cfg(feature = "std")]
 mod heap;
+#[cfg(feature = "std")]
 pub mod options;
+#[cfg(feature = "std")]
 mod os;
-#[cfg(unix)]
+#[cfg(all(unix, feature = "std"))]
 mod purger;
+#[cfg(feature = "std")]
 mod reentry;
+#[cfg(feature = "std")]
 mod region;
+#[cfg(feature = "std")]
 pub mod size_class;
+#[cfg(feature = "std")]
 mod slot;
+#[cfg(feature = "std")]
 mod stats;
+#[cfg(feature = "std")]
 mod sync;
+#[cfg(feature = "std")]
 mod thread_exit;
 
+#[cfg(feature = "std")]
 pub use global::{
     Memalloc, aligned_alloc, calloc, check, flush_thread_cache, free, malloc, print_stats, realloc,
     start_background_purger, stats, trim, usable_size,
 };
+#[cfg(feature = "std")]
 pub use heap::Heap;
+#[cfg(feature = "std")]
 pub use options::{Options, OptionsError};
+#[cfg(feature = "std")]
 pub use stats::Stats;
 
 /// A broken heap invariant found by [`Heap::check`] or [`check`].
@@ -146,9 +169,10 @@ impl core::fmt::Display for HeapError {
     }
 }
 
-impl std::error::Error for HeapError {}
+impl core::error::Error for HeapError {}
 
 /// Page size, region alignment and size limits, for tests and tools.
+#[cfg(feature = "std")]
 pub mod limits {
     pub use crate::central::{DIRTY_FRACTION, DIRTY_MIN_BYTES, LARGE_MAX, PURGE_DELAY_MS};
     pub use crate::region::{MIN_REGION_SIZE, PAGE_SIZE, REGION_ALIGN};
