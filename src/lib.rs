@@ -110,6 +110,8 @@
 mod allocator_api;
 #[cfg(any(feature = "allocator-api2", feature = "nightly"))]
 mod allocator_impl;
+#[cfg(target_has_atomic = "8")]
+pub mod area;
 #[cfg(all(test, feature = "std"))]
 mod binding_tests;
 #[cfg(feature = "std")]
@@ -147,6 +149,8 @@ mod sync;
 #[cfg(feature = "std")]
 mod thread_exit;
 
+#[cfg(target_has_atomic = "8")]
+pub use area::AreaHeap;
 #[cfg(feature = "std")]
 pub use global::{
     Memalloc, aligned_alloc, calloc, check, flush_thread_cache, free, malloc, print_stats, realloc,
