@@ -69,6 +69,29 @@
 //! LD_PRELOAD="$PWD/target/release/libmemalloc.so" python3 script.py
 //! ```
 //!
+//! **Without `std`** (`default-features = false`) the crate is `no_std`,
+//! needs only `core`, and offers [`AreaHeap`]: a heap over a memory area
+//! the program gives it, with best fit, split and coalesce in 16-byte
+//! units and a spin lock, for kernels, embedded targets and WASM. It is a
+//! `GlobalAlloc` with `const` constructors, so it can be a
+//! `#[global_allocator]` static (see [`area`] for the design and the
+//! overhead per allocation):
+//!
+//! ```
+//! use memalloc::AreaHeap;
+//!
+//! static mut AREA: [u8; 64 * 1024] = [0; 64 * 1024];
+//! // #[global_allocator] in a no_std program
+//! static HEAP: AreaHeap =
+//!     // SAFETY: AREA is used by nothing but this heap.
+//!     unsafe { AreaHeap::from_raw_parts((&raw mut AREA).cast(), 64 * 1024) };
+//!
+//! let layout = core::alloc::Layout::from_size_align(24, 8).unwrap();
+//! let p = unsafe { core::alloc::GlobalAlloc::alloc(&HEAP, layout) };
+//! assert!(!p.is_null());
+//! assert_eq!(HEAP.stats().live_blocks, 1);
+//! ```
+//!
 //! memalloc creates no thread of its own; [`start_background_purger`] opts
 //! in to one that returns idle memory on a timer. Its settings (purge
 //! delay, dirty-page bound, a report at exit, verbose lines) come from
@@ -96,7 +119,9 @@
 //! block); a **region** is a 1–64 MiB mapping aligned to 64 MiB whose header
 //! and page map are found from any interior pointer by masking; a **block**
 //! is what a caller gets; a **batch** is the group of blocks moved between a
-//! thread cache and the central heap at once.
+//! thread cache and the central heap at once. The area heap has its own
+//! vocabulary: a **chunk** is a 16-byte-multiple piece of its area with a
+//! one-word header, in use or free.
 
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(unsafe_op_in_unsafe_fn)]

@@ -500,3 +500,35 @@ fn check_reports_a_broken_footer() {
         "a free chunk's footer differs from its size"
     );
 }
+
+#[test]
+#[cfg(target_pointer_width = "64")]
+fn chunk_sizes_match_the_documented_overhead_table() {
+    // README and src/area/mod.rs: request → chunk on a 64-bit target.
+    let table = [
+        (1, 32),
+        (12, 32),
+        (24, 32),
+        (25, 48),
+        (40, 48),
+        (64, 80),
+        (100, 112),
+        (1000, 1008),
+    ];
+    let heap = OwnedArea::new(16 * 1024);
+    for (n, expected) in table {
+        let p = take(&heap, n);
+        // SAFETY: a live block.
+        assert_eq!(unsafe { heap.usable_size(p) } + OVERHEAD, expected, "{n} B");
+        assert_eq!(heap.stats().bytes_in_use, expected);
+        give(&heap, p, n);
+    }
+    heap.check().unwrap();
+}
+
+#[test]
+#[cfg(target_pointer_width = "64")]
+fn the_heap_value_with_its_bins_takes_about_2_3_kib() {
+    let size = std::mem::size_of::<AreaHeap>();
+    assert!((2200..=2400).contains(&size), "{size}");
+}

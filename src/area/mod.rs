@@ -42,17 +42,19 @@
 //! not split off, so a block's chunk may be up to `MIN_CHUNK − 16` bytes
 //! larger than that (the caller may use it: [`AreaHeap::usable_size`]).
 //!
-//! | request | 64-bit chunk | 32-bit chunk |
+//! | request | chunk, 64-bit target | chunk, 32-bit target (Cortex-M) |
 //! | ---: | ---: | ---: |
-//! | 1–8 B | 32 B | 16 B |
-//! | 9–12 B | 32 B | 16 B |
+//! | 1–12 B | 32 B | 16 B |
 //! | 13–24 B | 32 B | 32 B |
+//! | 25–28 B | 48 B | 32 B |
+//! | 29–40 B | 48 B | 48 B |
 //! | 64 B | 80 B | 80 B |
+//! | 100 B | 112 B | 112 B |
 //! | 1000 B | 1008 B | 1008 B |
 //!
 //! Fixed costs: up to 15 + W bytes at the area's start and up to 15 at
 //! its end (alignment), and the `AreaHeap` value itself (the bins and the
-//! bitmap: about 2.3 KiB on 64-bit targets, 650 bytes on 32-bit ones),
+//! bitmap: about 2.3 KiB on 64-bit targets, 660 bytes on 32-bit ones),
 //! which lives wherever the heap does (a `static`), not in the area. So a
 //! 64 KiB area holds 2047 blocks of up to 24 bytes on a 64-bit target
 //! (test `a_64_kib_area_holds_2047_small_blocks`), or 4095 of up to 12

@@ -24,7 +24,7 @@ use super::chunk::{
 };
 use core::ptr;
 
-/// What a bad free or resize was, as found by [`AreaState::validate`].
+/// What was wrong with a bad free or resize (see [`BadFree`](super::BadFree)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BadFreeKind {
     /// The pointer is not inside the heap's area, or not 16-aligned.
