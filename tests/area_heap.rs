@@ -448,6 +448,7 @@ fn claim_gives_an_empty_heap_its_area_once() {
     // SAFETY: a valid non-zero layout.
     assert!(unsafe { heap.alloc(layout(8, 8)) }.is_null());
     assert_eq!(heap.stats().area_bytes, 0);
+    heap.check().unwrap();
     let first: &'static mut [u8] = Box::leak(vec![0u8; 4096].into_boxed_slice());
     let second: &'static mut [u8] = Box::leak(vec![0u8; 4096].into_boxed_slice());
     heap.claim(first).unwrap();

@@ -60,6 +60,14 @@ impl AreaState {
     pub(super) unsafe fn check(&self) -> Result<(), HeapError> {
         let err = |m| Err(HeapError(m));
         let (lo, hi) = (self.start as usize, self.end as usize);
+        if lo == hi {
+            // No area, or one too small for a chunk: nothing may be counted.
+            return if self.in_use_bytes == 0 && self.live == 0 && self.free_runs == 0 {
+                Ok(())
+            } else {
+                err("counters are non-zero in an empty area")
+            };
+        }
         if !(lo + W).is_multiple_of(UNIT) || !(hi - lo).is_multiple_of(UNIT) {
             return err("area bounds are not chunk-aligned");
         }

@@ -305,28 +305,28 @@ impl AreaState {
         }
     }
 
-    /// Makes `[c, c + size)` one free chunk, merged with a free right
+    /// Makes `[c, c + len)` one free chunk, merged with a free right
     /// neighbour, binned, and its successor told. The left neighbour must
     /// be in use (or absent).
     ///
     /// # Safety
     /// The range is a whole number of chunks of this area that nobody
     /// uses, on no list, whose left neighbour is in use; lock held.
-    unsafe fn release(&mut self, c: *mut u8, mut size: usize) {
-        // SAFETY: `c + size` is the next chunk or `end` (caller); a free
+    unsafe fn release(&mut self, c: *mut u8, mut len: usize) {
+        // SAFETY: `c + len` is the next chunk or `end` (caller); a free
         // right neighbour is binned (invariant) and becomes part of this
         // chunk.
         unsafe {
-            let r = c.add(size);
+            let r = c.add(len);
             if r != self.end && header(r) & IN_USE == 0 {
-                let rs = size_of_chunk(r);
+                let rs = size(r);
                 self.unlink(r, rs);
-                size += rs;
+                len += rs;
             }
-            set_header(c, size | PREV_IN_USE);
-            set_footer(c, size);
-            self.push(c, size);
-            self.set_prev_in_use(c.add(size), false);
+            set_header(c, len | PREV_IN_USE);
+            set_footer(c, len);
+            self.push(c, len);
+            self.set_prev_in_use(c.add(len), false);
         }
     }
 
@@ -385,7 +385,7 @@ impl AreaState {
             if r == self.end || header(r) & IN_USE != 0 {
                 return false;
             }
-            let rs = size_of_chunk(r);
+            let rs = size(r);
             if s + rs < need {
                 return false;
             }
@@ -459,14 +459,4 @@ impl AreaState {
         }
         best
     }
-}
-
-/// The size of the chunk at `c`.
-///
-/// # Safety
-/// As [`size`].
-#[inline]
-unsafe fn size_of_chunk(c: *mut u8) -> usize {
-    // SAFETY: forwarded.
-    unsafe { size(c) }
 }
