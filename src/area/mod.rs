@@ -52,8 +52,9 @@
 //! | 100 B | 112 B | 112 B |
 //! | 1000 B | 1008 B | 1008 B |
 //!
-//! Fixed costs: up to 15 + W bytes at the area's start and up to 15 at
-//! its end (alignment), and the `AreaHeap` value itself (the bins and the
+//! Fixed costs: up to 15 bytes at the area's start and up to 15 at its
+//! end (the 16-byte grid: 8 at each end of a 16-aligned area on a 64-bit
+//! target), and the `AreaHeap` value itself (the bins and the
 //! bitmap: about 2.3 KiB on 64-bit targets, 660 bytes on 32-bit ones),
 //! which lives wherever the heap does (a `static`), not in the area. So a
 //! 64 KiB area holds 2047 blocks of up to 24 bytes on a 64-bit target
