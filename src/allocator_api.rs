@@ -18,9 +18,10 @@
 //! Both traits have the same methods and the same contract, so the logic
 //! lives once, in trait-independent `Heap` methods that return an
 //! `Option`; `allocator_impl!` (`src/allocator_impl.rs`, shared with the
-//! area heap) writes each trait's impl as thin calls to them. (If another crate in the build turns on `allocator-api2`'s own
-//! `nightly` feature, its trait *is* the standard one, and the two impls
-//! would collide: enable only memalloc's `nightly` then.)
+//! area heap) writes each trait's impl as thin calls to them. (If another
+//! crate in the build turns on `allocator-api2`'s own `nightly` feature,
+//! its trait *is* the standard one, and the two impls would collide:
+//! enable only memalloc's `nightly` then.)
 //!
 //! ```
 //! use allocator_api2::vec::Vec;
