@@ -65,7 +65,7 @@
 //! ```
 //!
 //! ```sh
-//! cargo build --release --features override
+//! cargo c-lib --release --features override   # cargo rustc --lib --crate-type cdylib,staticlib
 //! LD_PRELOAD="$PWD/target/release/libmemalloc.so" python3 script.py
 //! ```
 //!

@@ -1,7 +1,7 @@
 //! A `no_std` program for a bare-metal Cortex-M target whose
 //! `#[global_allocator]` is a `static` `AreaHeap` over a `static` area,
-//! declared as the README shows. `.ci/nostd-bin.sh` compiles and links it
-//! against the crate built without `std`, proving the declaration, the
+//! declared as the README shows. CI builds it with cargo, memalloc a
+//! dependency without its default features, proving the declaration, the
 //! `alloc` collections over it and the heap's code all build and link for
 //! bare metal. It is a link check, not firmware: it has no vector table.
 #![no_std]
