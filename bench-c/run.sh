@@ -82,9 +82,9 @@ done
 memalloc_so=${MEMALLOC_SO:-}
 memalloc_built=1
 if [ -z "$memalloc_so" ]; then
-    say "cargo build --release --features override (target dir $out/cargo)"
-    if (cd "$root" && "${CARGO:-cargo}" build --release --features override \
-        --target-dir "$out/cargo" >&2); then
+    say "cargo c-lib --release --features override (target dir $out/cargo)"
+    if (cd "$root" && "${CARGO:-cargo}" rustc --release --lib --crate-type cdylib \
+        --features override --target-dir "$out/cargo" >&2); then
         memalloc_so="$out/cargo/release/libmemalloc.so"
     else
         memalloc_built=0

@@ -9,7 +9,7 @@
 //! ```text
 //!   Vec<T, &Heap> / hashbrown::HashMap<.., &Heap>   std Vec<T, &Heap> / Box<T, &Heap>
 //!          │ allocator_api2::alloc::Allocator          │ core::alloc::Allocator (nightly)
-//!          └───────────── allocator_impl! ─────────────┘   (this file)
+//!          └───────────── allocator_impl! ─────────────┘   (allocator_impl.rs)
 //!                              │  Heap::allocate_layout / resize_layout / ...
 //!                              ▼
 //!   Heap's GlobalAlloc methods ─▶ front::* ─▶ thread cache / central heap
@@ -17,10 +17,11 @@
 //!
 //! Both traits have the same methods and the same contract, so the logic
 //! lives once, in trait-independent `Heap` methods that return an
-//! `Option`; `allocator_impl!` writes each trait's impl as thin calls to
-//! them. (If another crate in the build turns on `allocator-api2`'s own
-//! `nightly` feature, its trait *is* the standard one, and the two impls
-//! would collide: enable only memalloc's `nightly` then.)
+//! `Option`; `allocator_impl!` (`src/allocator_impl.rs`, shared with the
+//! area heap) writes each trait's impl as thin calls to them. (If another
+//! crate in the build turns on `allocator-api2`'s own `nightly` feature,
+//! its trait *is* the standard one, and the two impls would collide:
+//! enable only memalloc's `nightly` then.)
 //!
 //! ```
 //! use allocator_api2::vec::Vec;
@@ -64,6 +65,7 @@
 //! aligned to `l.align()`.
 
 use crate::Heap;
+use crate::allocator_impl::allocator_impl;
 use crate::central::LARGE_MAX;
 use crate::size_class::{block_size, class_for};
 use core::alloc::{GlobalAlloc, Layout};
@@ -288,69 +290,8 @@ unsafe fn zero_from(block: NonNull<[u8]>, from: usize) {
     };
 }
 
-/// `unsafe impl $trait for &Heap`, each method a call to the `Heap`
-/// method above that does the work, with `None` turned into `$error`.
-///
-/// The one safety argument, for both traits: blocks come from this heap
-/// and stay valid until deallocated or the heap is dropped, which the
-/// `&Heap` borrow forbids while they live; copies of `&Heap` are the same
-/// heap. Each returned block holds at least the requested size at the
-/// requested alignment, and fits that layout (module invariant), so any
-/// layout the caller may pass back (same alignment, size between the
-/// request and the returned length) frees the right class.
-macro_rules! allocator_impl {
-    ($(#[$doc:meta])* $trait:path, $error:path) => {
-        $(#[$doc])*
-        // SAFETY: see the macro's docs: blocks live until deallocated or
-        // the borrowed heap drops, and fit the layouts they were made for.
-        unsafe impl $trait for &Heap {
-            fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, $error> {
-                self.allocate_layout(layout).ok_or($error)
-            }
-
-            fn allocate_zeroed(&self, layout: Layout) -> Result<NonNull<[u8]>, $error> {
-                self.allocate_zeroed_layout(layout).ok_or($error)
-            }
-
-            unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
-                // SAFETY: the trait's precondition is the method's.
-                unsafe { self.deallocate_layout(ptr, layout) }
-            }
-
-            unsafe fn grow(
-                &self,
-                ptr: NonNull<u8>,
-                old_layout: Layout,
-                new_layout: Layout,
-            ) -> Result<NonNull<[u8]>, $error> {
-                // SAFETY: the trait's precondition is the method's.
-                unsafe { self.grow_layout(ptr, old_layout, new_layout) }.ok_or($error)
-            }
-
-            unsafe fn grow_zeroed(
-                &self,
-                ptr: NonNull<u8>,
-                old_layout: Layout,
-                new_layout: Layout,
-            ) -> Result<NonNull<[u8]>, $error> {
-                // SAFETY: the trait's precondition is the method's.
-                unsafe { self.grow_zeroed_layout(ptr, old_layout, new_layout) }.ok_or($error)
-            }
-
-            unsafe fn shrink(
-                &self,
-                ptr: NonNull<u8>,
-                old_layout: Layout,
-                new_layout: Layout,
-            ) -> Result<NonNull<[u8]>, $error> {
-                // SAFETY: the trait's precondition is the method's.
-                unsafe { self.shrink_layout(ptr, old_layout, new_layout) }.ok_or($error)
-            }
-        }
-    };
-}
-
 allocator_impl!(
+    Heap,
     /// Collections in this heap on stable Rust: `Vec::new_in(&heap)` from
     /// `allocator_api2`, hashbrown's `HashMap::new_in(&heap)` (feature
     /// `allocator-api2`; see the module docs in `src/allocator_api.rs`).
@@ -360,6 +301,7 @@ allocator_impl!(
 );
 
 allocator_impl!(
+    Heap,
     /// Collections in this heap on nightly Rust: the standard library's
     /// `Vec::new_in(&heap)`, `Box::new_in(x, &heap)` and every other
     /// `*_in` constructor (feature `nightly`; see the module docs in

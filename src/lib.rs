@@ -65,8 +65,31 @@
 //! ```
 //!
 //! ```sh
-//! cargo build --release --features override
+//! cargo c-lib --release --features override   # cargo rustc --lib --crate-type cdylib,staticlib
 //! LD_PRELOAD="$PWD/target/release/libmemalloc.so" python3 script.py
+//! ```
+//!
+//! **Without `std`** (`default-features = false`) the crate is `no_std`,
+//! needs only `core`, and offers [`AreaHeap`]: a heap over a memory area
+//! the program gives it, with best fit, split and coalesce in 16-byte
+//! units and a spin lock, for kernels, embedded targets and WASM. It is a
+//! `GlobalAlloc` with `const` constructors, so it can be a
+//! `#[global_allocator]` static (see [`area`] for the design and the
+//! overhead per allocation):
+//!
+//! ```
+//! use memalloc::AreaHeap;
+//!
+//! static mut AREA: [u8; 64 * 1024] = [0; 64 * 1024];
+//! // #[global_allocator] in a no_std program
+//! static HEAP: AreaHeap =
+//!     // SAFETY: AREA is used by nothing but this heap.
+//!     unsafe { AreaHeap::from_raw_parts((&raw mut AREA).cast(), 64 * 1024) };
+//!
+//! let layout = core::alloc::Layout::from_size_align(24, 8).unwrap();
+//! let p = unsafe { core::alloc::GlobalAlloc::alloc(&HEAP, layout) };
+//! assert!(!p.is_null());
+//! assert_eq!(HEAP.stats().live_blocks, 1);
 //! ```
 //!
 //! memalloc creates no thread of its own; [`start_background_purger`] opts
@@ -96,8 +119,11 @@
 //! block); a **region** is a 1–64 MiB mapping aligned to 64 MiB whose header
 //! and page map are found from any interior pointer by masking; a **block**
 //! is what a caller gets; a **batch** is the group of blocks moved between a
-//! thread cache and the central heap at once.
+//! thread cache and the central heap at once. The area heap has its own
+//! vocabulary: a **chunk** is a 16-byte-multiple piece of its area with a
+//! one-word header, in use or free.
 
+#![cfg_attr(not(feature = "std"), no_std)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 // The gate the `nightly` feature needs; nightlies from 1.100 on have
@@ -105,36 +131,63 @@
 #![cfg_attr(feature = "nightly", allow(stable_features))]
 #![cfg_attr(feature = "nightly", feature(allocator_api))]
 
+#[cfg(feature = "std")]
 mod active_slot;
-#[cfg(any(feature = "allocator-api2", feature = "nightly"))]
+#[cfg(all(feature = "std", any(feature = "allocator-api2", feature = "nightly")))]
 mod allocator_api;
-#[cfg(test)]
+#[cfg(any(feature = "allocator-api2", feature = "nightly"))]
+mod allocator_impl;
+#[cfg(target_has_atomic = "8")]
+pub mod area;
+#[cfg(all(test, feature = "std"))]
 mod binding_tests;
+#[cfg(feature = "std")]
 mod cache;
+#[cfg(feature = "std")]
 mod central;
+#[cfg(feature = "std")]
 mod ffi;
+#[cfg(feature = "std")]
 mod fork;
+#[cfg(feature = "std")]
 mod front;
+#[cfg(feature = "std")]
 mod global;
+#[cfg(feature = "std")]
 mod heap;
+#[cfg(feature = "std")]
 pub mod options;
+#[cfg(feature = "std")]
 mod os;
-#[cfg(unix)]
+#[cfg(all(unix, feature = "std"))]
 mod purger;
+#[cfg(feature = "std")]
 mod reentry;
+#[cfg(feature = "std")]
 mod region;
+#[cfg(feature = "std")]
 pub mod size_class;
+#[cfg(feature = "std")]
 mod slot;
+#[cfg(feature = "std")]
 mod stats;
+#[cfg(feature = "std")]
 mod sync;
+#[cfg(feature = "std")]
 mod thread_exit;
 
+#[cfg(target_has_atomic = "8")]
+pub use area::AreaHeap;
+#[cfg(feature = "std")]
 pub use global::{
     Memalloc, aligned_alloc, calloc, check, flush_thread_cache, free, malloc, print_stats, realloc,
     start_background_purger, stats, trim, usable_size,
 };
+#[cfg(feature = "std")]
 pub use heap::Heap;
+#[cfg(feature = "std")]
 pub use options::{Options, OptionsError};
+#[cfg(feature = "std")]
 pub use stats::Stats;
 
 /// A broken heap invariant found by [`Heap::check`] or [`check`].
@@ -147,9 +200,10 @@ impl core::fmt::Display for HeapError {
     }
 }
 
-impl std::error::Error for HeapError {}
+impl core::error::Error for HeapError {}
 
 /// Page size, region alignment and size limits, for tests and tools.
+#[cfg(feature = "std")]
 pub mod limits {
     pub use crate::central::{DIRTY_FRACTION, DIRTY_MIN_BYTES, LARGE_MAX, PURGE_DELAY_MS};
     pub use crate::region::{MIN_REGION_SIZE, PAGE_SIZE, REGION_ALIGN};

@@ -1062,7 +1062,7 @@ fn c_section(o: &mut String, c: &CResults, quick: bool) {
     let _ = writeln!(o, "\n## C programs under `LD_PRELOAD`\n");
     let _ = writeln!(
         o,
-        "Small C programs of our own (`bench-c/*.c`, gcc -O2, pthreads) that call `malloc` and `free`, run by `bench-c/run.sh` once with each allocator preloaded: memalloc's override library (`cargo build --release --features override`), nothing (glibc's malloc), and Debian's jemalloc, tcmalloc (minimal) and mimalloc. So the C ABI is measured, `free` without a size included, and thread start and exit go through glibc's `pthread_create`. Figure: the median of {} runs in one process.\n",
+        "Small C programs of our own (`bench-c/*.c`, gcc -O2, pthreads) that call `malloc` and `free`, run by `bench-c/run.sh` once with each allocator preloaded: memalloc's override library (`cargo c-lib --release --features override`), nothing (glibc's malloc), and Debian's jemalloc, tcmalloc (minimal) and mimalloc. So the C ABI is measured, `free` without a size included, and thread start and exit go through glibc's `pthread_create`. Figure: the median of {} runs in one process.\n",
         if quick { 1 } else { 3 }
     );
     let _ = writeln!(

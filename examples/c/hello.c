@@ -1,6 +1,6 @@
 /* Using memalloc from C.
  *
- *   cargo build --release
+ *   cargo c-lib --release      (cargo rustc --lib --crate-type cdylib,staticlib)
  *   cc -O2 -Iinclude examples/c/hello.c target/release/libmemalloc.a \
  *      -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc -o hello          # static
  *   cc -O2 -Iinclude examples/c/hello.c -Ltarget/release -lmemalloc \

@@ -2,7 +2,8 @@
 //! in their own target directories, compiles C programs with the system
 //! `cc`, and runs programs with a time limit.
 //!
-//! The libraries are built by a nested `cargo build --release` into
+//! The libraries are built by a nested `cargo rustc --release --lib
+//! --crate-type cdylib,staticlib` (what the `cargo c-lib` alias runs) into
 //! `target/c-abi/<flavour>`: a directory of its own, so the nested cargo
 //! never waits for the lock that the outer `cargo test` holds on `target/`,
 //! and the plain and `override` builds do not overwrite each other.
@@ -83,9 +84,17 @@ pub fn lib_dir_for(flavour: Flavour, rust_target: Option<&str>) -> PathBuf {
     if !built.contains(&key) {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.arg("build")
+        // Rust builds no cdylib for musl: only the staticlib there.
+        let crate_types = if rust_target.is_some_and(|t| t.contains("musl")) {
+            "staticlib"
+        } else {
+            "cdylib,staticlib"
+        };
+        cmd.arg("rustc")
             .arg("--release")
             .arg("--lib")
+            .arg("--crate-type")
+            .arg(crate_types)
             .arg("--manifest-path")
             .arg(manifest_dir().join("Cargo.toml"))
             .arg("--target-dir")
@@ -102,10 +111,10 @@ pub fn lib_dir_for(flavour: Flavour, rust_target: Option<&str>) -> PathBuf {
         if let Some(t) = rust_target {
             cmd.arg("--target").arg(t);
         }
-        let out = cmd.output().expect("run cargo build");
+        let out = cmd.output().expect("run cargo rustc");
         assert!(
             out.status.success(),
-            "cargo build of the {} library failed:\n{}",
+            "cargo rustc of the {} library failed:\n{}",
             flavour.name(),
             String::from_utf8_lossy(&out.stderr)
         );
