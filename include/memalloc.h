@@ -210,10 +210,13 @@ void ma_print_stats(void);
  *       Writes the ma_print_stats report to stderr.
  *
  *   int mallopt(int param, int value)
- *       Returns 0 ("not supported") for every option and changes nothing:
- *       memalloc's settings are the MEMALLOC_* variables above, and it has
- *       no arenas, sbrk top, fastbins or perturbation for glibc's options
- *       to set.
+ *       M_TRIM_THRESHOLD (value >= 0) sets the floor of the dirty-page
+ *       bound (as MEMALLOC_DIRTY_MIN_BYTES does) and returns 1, if memalloc
+ *       has not given memory back to the OS yet and the environment does
+ *       not set MEMALLOC_DIRTY_MIN_BYTES (the environment wins); 0
+ *       otherwise. Every other option returns 0 and changes nothing:
+ *       memalloc's threshold for dedicated mappings is a constant, and it
+ *       has no arenas, sbrk top, fastbins or perturbation to set.
  */
 
 #ifdef __cplusplus

@@ -757,22 +757,36 @@ pub mod replace {
         global::print_stats();
     }
 
-    /// glibc `mallopt`: returns 0 ("not supported") for every option.
+    /// glibc `mallopt`: 1 if the option took effect, 0 otherwise.
     ///
-    /// None of glibc's options has a counterpart in memalloc: its
-    /// threshold for dedicated mappings (`LARGE_MAX`) is a constant, the
-    /// dirty-page bound and purge delay are set by the `MEMALLOC_*`
-    /// environment variables (see `crate::options`), it has no arenas
-    /// (`M_ARENA_MAX`, `M_ARENA_TEST`), no `sbrk` top (`M_TOP_PAD`, `M_TRIM_THRESHOLD`), no fastbins
+    /// One option maps onto a memalloc setting: `M_TRIM_THRESHOLD` (how
+    /// much free memory glibc keeps before giving it back) sets the floor
+    /// of the dirty-page bound, the free but resident bytes memalloc keeps
+    /// ([`crate::options::Options::dirty_min_bytes`]). It takes effect
+    /// under the options' rules: before memalloc first gives memory back,
+    /// and not over `MEMALLOC_DIRTY_MIN_BYTES` in the environment; 0
+    /// otherwise. Every other option returns 0: the threshold for
+    /// dedicated mappings (`M_MMAP_THRESHOLD`, memalloc's `LARGE_MAX`) is a
+    /// constant, and memalloc has no arenas (`M_ARENA_MAX`,
+    /// `M_ARENA_TEST`), no `sbrk` top (`M_TOP_PAD`), no fastbins
     /// (`M_MXFAST`), and neither perturbs nor checks freed memory on
-    /// request (`M_PERTURB`, `M_CHECK_ACTION`). Returning 1 would claim a
-    /// setting took effect when it was ignored.
+    /// request (`M_PERTURB`, `M_CHECK_ACTION`). Returning 1 for those would
+    /// claim a setting took effect when it was ignored.
     ///
     /// # Safety
     /// Always safe to call.
     #[unsafe(no_mangle)]
     pub unsafe extern "C" fn mallopt(param: c_int, value: c_int) -> c_int {
-        let _ = (param, value);
-        0
+        /// glibc's `M_TRIM_THRESHOLD` (`<malloc.h>`).
+        const M_TRIM_THRESHOLD: c_int = -1;
+        if param != M_TRIM_THRESHOLD || value < 0 {
+            return 0;
+        }
+        let bytes = value as usize;
+        let applied = crate::options::Options::new()
+            .dirty_min_bytes(bytes)
+            .apply()
+            .is_ok();
+        (applied && crate::options::Options::current().dirty_min_bytes == bytes) as c_int
     }
 }

@@ -207,7 +207,23 @@ fn libc_names_follow_glibc_semantics_with_the_override_library_linked_statically
 #[test]
 fn glibc_heap_inspection_functions_report_and_trim_memallocs_heap_under_ld_preload() {
     let exe = build("mallinfo_preload", "tests/c/mallinfo.c", Link::None, &[]);
-    let stderr = expect_ok(&mut preloaded(&exe));
+    // M_TRIM_THRESHOLD sets the dirty-page floor, which verbose mode
+    // reports; an environment setting of it wins over mallopt.
+    let stderr = expect_ok(
+        preloaded(&exe)
+            .env("EXPECT_TRIM_OPTION", "1")
+            .env("MEMALLOC_VERBOSE", "1"),
+    );
+    assert!(
+        stderr.contains("options applied") && stderr.contains("dirty_min_bytes=8388608"),
+        "mallopt(M_TRIM_THRESHOLD) did not reach the dirty-page floor:\n{stderr}"
+    );
+    expect_ok(
+        preloaded(&exe)
+            .env("EXPECT_TRIM_OPTION", "0")
+            .env("MEMALLOC_DIRTY_MIN_BYTES", "1048576"),
+    );
+    let stderr = expect_ok(&mut preloaded(&exe).env("EXPECT_TRIM_OPTION", "1"));
     assert!(
         stderr.contains("memalloc: process-wide heap") && stderr.contains("  in use "),
         "malloc_stats did not print memalloc's report:\n{stderr}"

@@ -92,8 +92,19 @@ static void mallinfo_clamps_fields_to_int_max(void) {
     CHECK(narrow.uordblks >= 0 && narrow.uordblks < INT_MAX);
 }
 
+/* Before memalloc gives any memory back, M_TRIM_THRESHOLD sets its
+ * dirty-page floor: 1, unless MEMALLOC_DIRTY_MIN_BYTES in the environment
+ * wins (the driver runs it both ways and passes EXPECT_TRIM_OPTION). */
+static void mallopt_trim_threshold_sets_the_dirty_floor_before_memory_goes_back(void) {
+    const char *expect = getenv("EXPECT_TRIM_OPTION");
+    int want = expect && expect[0] == '1';
+    CHECK(mallopt(M_TRIM_THRESHOLD, 8 << 20) == want);
+    CHECK(mallopt(M_TRIM_THRESHOLD, -1) == 0);
+}
+
 static void mallopt_refuses_options_it_cannot_honour(void) {
     CHECK(mallopt(M_MMAP_THRESHOLD, 1 << 20) == 0);
+    /* after the trims above: memory went back, too late for settings */
     CHECK(mallopt(M_TRIM_THRESHOLD, 0) == 0);
     CHECK(mallopt(M_ARENA_MAX, 1) == 0);
     CHECK(mallopt(M_PERTURB, 0xa5) == 0);
@@ -101,6 +112,7 @@ static void mallopt_refuses_options_it_cannot_honour(void) {
 }
 
 int main(void) {
+    mallopt_trim_threshold_sets_the_dirty_floor_before_memory_goes_back();
     trim_returns_one_after_freeing_tens_of_mib();
     mallinfo2_counts_a_live_huge_allocation();
     mallinfo_clamps_fields_to_int_max();
