@@ -223,7 +223,7 @@ fn glibc_heap_inspection_functions_report_and_trim_memallocs_heap_under_ld_prelo
             .env("EXPECT_TRIM_OPTION", "0")
             .env("MEMALLOC_DIRTY_MIN_BYTES", "1048576"),
     );
-    let stderr = expect_ok(&mut preloaded(&exe).env("EXPECT_TRIM_OPTION", "1"));
+    let stderr = expect_ok(preloaded(&exe).env("EXPECT_TRIM_OPTION", "1"));
     assert!(
         stderr.contains("memalloc: process-wide heap") && stderr.contains("  in use "),
         "malloc_stats did not print memalloc's report:\n{stderr}"
