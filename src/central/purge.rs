@@ -292,8 +292,8 @@ impl PageState {
     /// Calls `f` on every free run's head (the page-heap lock is held, as
     /// `&self` says); `f` must not unlink runs.
     pub(super) fn for_each_binned(&self, mut f: impl FnMut(*mut PageDesc)) {
-        for b in 0..NUM_BINS {
-            let mut d = self.bins[b];
+        for &head in &self.bins {
+            let mut d = head;
             // SAFETY: bins hold live free heads of our regions.
             unsafe {
                 while !d.is_null() {
