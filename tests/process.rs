@@ -384,6 +384,12 @@ extern "C" fn late_destructor(_value: *mut libc::c_void) {
 }
 
 fn late_tls_scenario() {
+    // The test harness's main thread may still be setting up when this
+    // test thread starts; its cache's exchanges would move the figures.
+    // Let it settle, and let std make its lazily allocated thread state,
+    // so `before` and `after` differ only by what the thread left behind.
+    std::thread::sleep(Duration::from_millis(50));
+    std::thread::spawn(|| ()).join().unwrap();
     memalloc::flush_thread_cache();
     let before = memalloc::stats();
     std::thread::spawn(|| {
