@@ -442,10 +442,17 @@ fn main() {
         scenario(&name);
         return;
     }
-    let filter: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
+    // Like libtest: names are filters, `--skip NAME` leaves cases out (so
+    // one `cargo test ... -- --skip NAME` line serves every test binary).
+    let (mut filter, mut skip) = (Vec::<String>::new(), Vec::<String>::new());
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--skip" {
+            skip.extend(args.next());
+        } else if !a.starts_with('-') {
+            filter.push(a);
+        }
+    }
     let cases: &[(&str, fn())] = &[
         (
             "show_stats_env_prints_the_report_at_exit",
@@ -519,6 +526,9 @@ fn main() {
     let (mut passed, mut failed) = (0, 0);
     for &(name, case) in cases {
         if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
+        if skip.iter().any(|f| name.contains(f.as_str())) {
             continue;
         }
         if cfg!(not(unix)) && UNIX_ONLY.contains(&name) {
