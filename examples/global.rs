@@ -72,9 +72,9 @@ fn main() {
 }
 
 /// Builds and runs the `global_system` example (same workload, System
-/// allocator) when started through cargo; None otherwise.
-/// Not on Windows: there the example usually runs under a runner (wine)
-/// that cannot start the host's cargo; run `global_system.exe` beside it.
+/// allocator) when started through cargo; None otherwise, and on Windows,
+/// where the example usually runs under a runner (wine) that cannot start
+/// the host's cargo: run `global_system.exe` beside it there.
 fn system_figure(secs: u64) -> Option<f64> {
     if cfg!(windows) {
         return None;
