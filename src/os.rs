@@ -360,6 +360,8 @@ mod sys {
         fn VirtualFree(addr: *mut c_void, size: usize, kind: u32) -> i32;
         fn GetSystemInfo(info: *mut SystemInfo);
         fn GetTickCount64() -> u64;
+        fn QueryPerformanceCounter(count: *mut i64) -> i32;
+        fn QueryPerformanceFrequency(frequency: *mut i64) -> i32;
         fn GetStdHandle(which: u32) -> *mut c_void;
         fn WriteFile(
             h: *mut c_void,
@@ -449,8 +451,19 @@ mod sys {
         unsafe { GetTickCount64() }
     }
 
+    /// Nanoseconds from the performance counter: `GetTickCount64` ticks in
+    /// milliseconds (in 10-16 ms steps), too coarse for lock hold times.
     pub(super) fn now_ns() -> u64 {
-        now_ms() * 1_000_000
+        let (mut count, mut frequency) = (0i64, 0i64);
+        // SAFETY: valid out-pointers; both calls only write them.
+        let ok = unsafe {
+            QueryPerformanceCounter(&mut count) != 0
+                && QueryPerformanceFrequency(&mut frequency) != 0
+        };
+        if !ok || count < 0 || frequency <= 0 {
+            return now_ms() * 1_000_000;
+        }
+        (count as u128 * 1_000_000_000 / frequency as u128) as u64
     }
 
     pub(super) fn write_stderr(bytes: &[u8]) {

@@ -88,6 +88,8 @@ fn exited_threads_leave_nothing_in_their_caches() {
     );
 }
 
+// Linux only: RSS from /proc/self/statm.
+#[cfg(target_os = "linux")]
 #[test]
 fn rss_falls_back_after_everything_is_freed() {
     // Runs in a child so other tests' threads don't disturb the figures.
@@ -119,10 +121,13 @@ fn rss_falls_back_after_everything_is_freed() {
 }
 
 /// Threads of this process, from /proc.
+#[cfg(target_os = "linux")]
 fn thread_count() -> usize {
     std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count())
 }
 
+// Linux only: RSS and threads from /proc.
+#[cfg(target_os = "linux")]
 #[test]
 fn freed_memory_goes_back_at_once_without_trim_or_a_thread() {
     // In a child: this test binary's other threads would disturb the figures.
@@ -170,6 +175,8 @@ fn freed_memory_goes_back_at_once_without_trim_or_a_thread() {
     assert!(status.success(), "{stderr}");
 }
 
+// Linux only: the purger is a unix thread; RSS and threads from /proc.
+#[cfg(target_os = "linux")]
 thread_local! {
     /// 1 MiB of static TLS: every thread's stack must hold it, the opt-in
     /// purger's included.
@@ -177,6 +184,7 @@ thread_local! {
         const { std::cell::RefCell::new([0; 1 << 20]) };
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn the_opt_in_purger_returns_idle_memory_in_a_program_with_a_large_tls() {
     // In a child: this test binary's other threads would disturb the figures.

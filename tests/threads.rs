@@ -277,7 +277,8 @@ fn exhaust_pthread_keys() -> usize {
 }
 
 /// Allocates and frees enough through `api` that a cache would fill,
-/// overflow and hold blocks of many classes.
+/// overflow and hold blocks of many classes. Used by the pthread-key test.
+#[cfg(unix)]
 fn churn_through<A: Api>(api: &A, seed: u64) {
     let mut rng = Rng::new(seed);
     let mut live = Vec::new();

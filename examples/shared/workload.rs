@@ -65,18 +65,69 @@ pub fn run(threads: usize, duration: Duration) -> f64 {
     total as f64 / start.elapsed().as_secs_f64()
 }
 
-/// Resident set size in bytes (Linux; 0 elsewhere).
-pub fn rss() -> usize {
-    std::fs::read_to_string("/proc/self/statm")
+/// Resident set size in bytes: `/proc/self/statm` on Linux, the working
+/// set from `K32GetProcessMemoryInfo` on Windows; `None` elsewhere.
+pub fn rss() -> Option<usize> {
+    #[cfg(target_os = "linux")]
+    return std::fs::read_to_string("/proc/self/statm")
         .ok()
         .and_then(|s| s.split_whitespace().nth(1)?.parse::<usize>().ok())
-        .unwrap_or(0)
-        * 4096
+        .map(|pages| pages * 4096);
+    #[cfg(windows)]
+    return windows::working_set();
+    #[cfg(not(any(target_os = "linux", windows)))]
+    None
+}
+
+#[cfg(windows)]
+mod windows {
+    use core::ffi::c_void;
+
+    /// `PROCESS_MEMORY_COUNTERS` from psapi.h.
+    #[repr(C)]
+    #[derive(Default)]
+    struct ProcessMemoryCounters {
+        cb: u32,
+        page_fault_count: u32,
+        peak_working_set_size: usize,
+        working_set_size: usize,
+        quota_peak_paged_pool_usage: usize,
+        quota_paged_pool_usage: usize,
+        quota_peak_non_paged_pool_usage: usize,
+        quota_non_paged_pool_usage: usize,
+        pagefile_usage: usize,
+        peak_pagefile_usage: usize,
+    }
+
+    // kernel32 exports psapi's GetProcessMemoryInfo as K32GetProcessMemoryInfo
+    // (Windows 7 on), so no psapi import is needed.
+    #[link(name = "kernel32")]
+    unsafe extern "system" {
+        fn GetCurrentProcess() -> *mut c_void;
+        fn K32GetProcessMemoryInfo(
+            process: *mut c_void,
+            counters: *mut ProcessMemoryCounters,
+            cb: u32,
+        ) -> i32;
+    }
+
+    /// The working set of this process: its pages resident in memory.
+    pub fn working_set() -> Option<usize> {
+        let cb = core::mem::size_of::<ProcessMemoryCounters>() as u32;
+        let mut counters = ProcessMemoryCounters {
+            cb,
+            ..Default::default()
+        };
+        // SAFETY: the pseudo-handle of this process, and a counters struct
+        // whose size is passed in `cb`, which the call fills.
+        let ok = unsafe { K32GetProcessMemoryInfo(GetCurrentProcess(), &mut counters, cb) };
+        (ok != 0).then_some(counters.working_set_size)
+    }
 }
 
 /// Allocates ~256 MiB of mixed blocks, frees everything, and reports
-/// (start, peak, after) RSS.
-pub fn free_everything_phase() -> (usize, usize, usize) {
+/// (start, peak, after) RSS, each `None` where RSS cannot be read.
+pub fn free_everything_phase() -> (Option<usize>, Option<usize>, Option<usize>) {
     let start = rss();
     let mut keep: Vec<Vec<u8>> = Vec::new();
     for i in 0..400_000usize {
