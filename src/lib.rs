@@ -111,6 +111,8 @@ mod allocator_api;
 mod binding_tests;
 mod cache;
 mod central;
+#[doc(hidden)]
+pub mod fault;
 mod ffi;
 mod fork;
 mod front;

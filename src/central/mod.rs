@@ -218,10 +218,16 @@ unsafe impl Sync for CentralHeap {}
 impl CentralHeap {
     /// An empty heap; maps nothing until first used.
     pub(crate) const fn new() -> Self {
+        Self::with_os(os::Os::System)
+    }
+
+    /// An empty heap that maps, unmaps and purges through `os` (a fake, in
+    /// the fault-injection tests and under Miri).
+    pub(crate) const fn with_os(os: os::Os) -> Self {
         CentralHeap {
             classes: [const { CachePadded::new(ClassSupply::new()) }; NUM_CLASSES],
-            pages: CachePadded::new(PageHeap::new()),
-            huge: CachePadded::new(HugeMappings::new()),
+            pages: CachePadded::new(PageHeap::new(os)),
+            huge: CachePadded::new(HugeMappings::new(os)),
             limits: Limits::TABLE,
             next_drain_ms: AtomicU64::new(0),
         }
@@ -244,6 +250,12 @@ impl CentralHeap {
     #[inline]
     pub(crate) fn batch(&self, class: usize) -> u32 {
         self.limits.batch(class)
+    }
+
+    /// The mapping functions this heap uses (a `Heap` maps its own
+    /// bookkeeping through them too).
+    pub(crate) fn os(&self) -> os::Os {
+        self.huge.os()
     }
 
     /// The owner tag of this heap's regions.

@@ -27,7 +27,7 @@
 //! held that takes another memalloc lock.
 
 use super::LockCounts;
-use crate::os;
+use crate::os::{self, Os};
 use crate::region::{
     self, MAX_REGION_PAGES, MIN_REGION_SIZE, PAGE_SHIFT, PAGE_SIZE, PageDesc, REGION_ALIGN,
     RegionHeader, RegionKind, SPAN_FREE, SPAN_LARGE, SPAN_SMALL, metadata_pages,
@@ -97,6 +97,9 @@ pub(super) struct PageState {
     pub(super) lock: LockCounts,
     /// Nanoseconds this lock was held, summed over acquisitions.
     pub(super) hold_ns: u64,
+    /// Where regions are mapped, unmapped and purged; fixed at
+    /// construction.
+    pub(super) os: Os,
 }
 
 impl PageState {
@@ -122,7 +125,7 @@ impl PageState {
         }
     }
 
-    pub(super) const fn new() -> Self {
+    pub(super) const fn new(os: Os) -> Self {
         PageState {
             bins: [ptr::null_mut(); NUM_BINS],
             bin_bits: [0; 3],
@@ -146,6 +149,7 @@ impl PageState {
             reused_at: 0,
             lock: LockCounts::new(),
             hold_ns: 0,
+            os,
         }
     }
 }
@@ -157,10 +161,10 @@ pub(super) struct PageHeap {
 }
 
 impl PageHeap {
-    pub(super) const fn new() -> Self {
+    pub(super) const fn new(os: Os) -> Self {
         PageHeap {
             lock: Lock::new(),
-            state: UnsafeCell::new(PageState::new()),
+            state: UnsafeCell::new(PageState::new(os)),
         }
     }
 
@@ -168,7 +172,7 @@ impl PageHeap {
     pub(super) fn new_modelled() -> Self {
         PageHeap {
             lock: Lock::new_modelled(),
-            state: UnsafeCell::new_modelled(PageState::new()),
+            state: UnsafeCell::new_modelled(PageState::new(Os::System)),
         }
     }
 
@@ -613,13 +617,13 @@ impl PageState {
             return false;
         }
         // SAFETY: page-multiple length, power-of-two alignment.
-        let base = unsafe { os::map(size, REGION_ALIGN, 0) };
+        let base = unsafe { self.os.map(size, REGION_ALIGN, 0) };
         if base.is_null() {
             return false;
         }
         if !region::addressable(base as usize, size) {
             // SAFETY: the fresh mapping is unused.
-            unsafe { os::unmap(base, size) };
+            unsafe { self.os.unmap(base, size) };
             return false;
         }
         // SAFETY: `base` is a fresh, aligned mapping of `size` bytes.
@@ -663,7 +667,7 @@ impl PageState {
             self.c.regions -= 1;
             self.c.unmaps += 1;
             region::unregister(r as usize);
-            os::unmap(r as *mut u8, size);
+            self.os.unmap(r as *mut u8, size);
         }
     }
 
