@@ -311,6 +311,60 @@ mod sys {
         if v <= 0 { 4096 } else { v as usize }
     }
 
+    /// Under Miri there is no `mmap` to speak of (no partial `munmap`, no
+    /// `madvise`, no `mremap`): mappings come from the global allocator
+    /// through the memory-backed fake, which keeps this module's contract
+    /// (zeroed, aligned, purges read back as zero), so the whole heap runs
+    /// under Miri's aliasing and provenance checks.
+    #[cfg(miri)]
+    static MIRI_PAGES: crate::fault::FakeOs =
+        crate::fault::FakeOs::new(crate::fault::Backing::Memory);
+
+    #[cfg(miri)]
+    pub(super) unsafe fn map_plain(len: usize) -> *mut u8 {
+        // SAFETY: forwarded precondition.
+        unsafe { PageSource::map(&MIRI_PAGES, len, 1, 0) }
+    }
+
+    #[cfg(miri)]
+    pub(super) unsafe fn map_aligned(
+        len: usize,
+        _over: usize,
+        align: usize,
+        offset: usize,
+    ) -> *mut u8 {
+        // SAFETY: forwarded precondition.
+        unsafe { PageSource::map(&MIRI_PAGES, len, align, offset) }
+    }
+
+    #[cfg(miri)]
+    pub(super) unsafe fn unmap(ptr: *mut u8, len: usize) {
+        // SAFETY: forwarded precondition.
+        unsafe { PageSource::unmap(&MIRI_PAGES, ptr, len) }
+    }
+
+    #[cfg(miri)]
+    pub(super) unsafe fn purge(ptr: *mut u8, len: usize) -> bool {
+        // SAFETY: forwarded precondition.
+        unsafe { PageSource::purge(&MIRI_PAGES, ptr, len) }
+    }
+
+    #[cfg(miri)]
+    pub(super) unsafe fn remap(ptr: *mut u8, old: usize, new: usize, align: usize) -> *mut u8 {
+        // SAFETY: forwarded precondition.
+        unsafe { PageSource::remap(&MIRI_PAGES, ptr, old, new, align) }
+    }
+
+    #[cfg(miri)]
+    pub(super) unsafe fn shrink(ptr: *mut u8, old: usize, new: usize) -> bool {
+        // SAFETY: forwarded precondition.
+        unsafe { PageSource::shrink(&MIRI_PAGES, ptr, old, new) }
+    }
+
+    #[cfg(miri)]
+    use super::PageSource;
+
+    #[cfg(not(miri))]
     pub(super) unsafe fn map_plain(len: usize) -> *mut u8 {
         // SAFETY: an anonymous private mapping at a kernel-chosen address
         // touches no existing memory.
@@ -331,6 +385,7 @@ mod sys {
         }
     }
 
+    #[cfg(not(miri))]
     pub(super) unsafe fn map_aligned(
         len: usize,
         over: usize,
@@ -360,18 +415,20 @@ mod sys {
         base as *mut u8
     }
 
+    #[cfg(not(miri))]
     pub(super) unsafe fn unmap(ptr: *mut u8, len: usize) {
         // SAFETY: caller passes a whole live mapping of ours.
         unsafe { libc::munmap(ptr.cast(), len) };
     }
 
+    #[cfg(not(miri))]
     pub(super) unsafe fn purge(ptr: *mut u8, len: usize) -> bool {
         // SAFETY: page-aligned range inside one of our mappings whose
         // contents are dead.
         unsafe { libc::madvise(ptr.cast(), len, libc::MADV_DONTNEED) == 0 }
     }
 
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", not(miri)))]
     pub(super) unsafe fn remap(
         ptr: *mut u8,
         old_len: usize,
@@ -415,11 +472,12 @@ mod sys {
         moved.cast()
     }
 
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(any(target_os = "linux", miri)))]
     pub(super) unsafe fn remap(_ptr: *mut u8, _old: usize, _new: usize, _align: usize) -> *mut u8 {
         ptr::null_mut()
     }
 
+    #[cfg(not(miri))]
     pub(super) unsafe fn shrink(ptr: *mut u8, old_len: usize, new_len: usize) -> bool {
         // SAFETY: the tail `[ptr + new_len, ptr + old_len)` is page-aligned,
         // inside our mapping and unused.
