@@ -117,6 +117,8 @@ mod ffi;
 mod fork;
 mod front;
 mod global;
+#[doc(hidden)]
+pub mod harness;
 mod heap;
 pub mod options;
 mod os;
