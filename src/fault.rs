@@ -82,14 +82,20 @@ impl Fault {
 
 /// One live mapping: `base` is what the heap got, `raw`/`layout` what the
 /// memory backing allocated (equal to `base`/`len` for the system backing).
+/// Pointers, not addresses, so the mappings keep their provenance (and stay
+/// reachable for Miri's leak check while the table lists them).
 #[derive(Clone, Copy)]
 struct Mapping {
-    base: usize,
+    base: *mut u8,
     len: usize,
-    raw: usize,
+    raw: *mut u8,
     layout_size: usize,
     layout_align: usize,
 }
+
+// SAFETY: a `Mapping` is a description of memory, handed between threads
+// only under the table's mutex; whoever owns the mapping uses it.
+unsafe impl Send for Mapping {}
 
 /// The most mappings a fake keeps track of at once; a map beyond it fails
 /// (and is counted in `failures(Call::Map)`, not as an injected fault).
@@ -224,7 +230,10 @@ impl FakeOs {
     /// `len` bytes long: anything else is a heap bug, reported by a panic.
     fn forget(&self, base: usize, len: usize) -> Mapping {
         let mut t = self.table_lock();
-        let Some(slot) = t.iter_mut().find(|s| s.is_some_and(|m| m.base == base)) else {
+        let Some(slot) = t
+            .iter_mut()
+            .find(|s| s.is_some_and(|m| m.base as usize == base))
+        else {
             panic!("fake OS: unmap of {base:#x}, which is not a live mapping");
         };
         let m = slot.take().unwrap_or_else(|| unreachable!());
@@ -241,7 +250,7 @@ impl FakeOs {
         self.table_lock()
             .iter()
             .flatten()
-            .any(|m| m.base <= ptr && ptr + len <= m.base + m.len)
+            .any(|m| m.base as usize <= ptr && ptr + len <= m.base as usize + m.len)
     }
 
     /// Allocates zeroed memory from the global allocator for a mapping of
@@ -251,9 +260,9 @@ impl FakeOs {
         let lead = (align - offset % align) % align;
         let layout = Layout::from_size_align(len.checked_add(lead)?, align).ok()?;
         // SAFETY: `layout` has a non-zero size (`len > 0`, caller).
-        let raw = unsafe { std::alloc::alloc_zeroed(layout) } as usize;
-        (raw != 0).then_some(Mapping {
-            base: raw + lead,
+        let raw = unsafe { std::alloc::alloc_zeroed(layout) };
+        (!raw.is_null()).then_some(Mapping {
+            base: raw.wrapping_add(lead),
             len,
             raw,
             layout_size: layout.size(),
@@ -269,7 +278,7 @@ impl FakeOs {
         // SAFETY: `raw` was allocated with exactly this layout (caller).
         unsafe {
             std::alloc::dealloc(
-                m.raw as *mut u8,
+                m.raw,
                 Layout::from_size_align_unchecked(m.layout_size, m.layout_align),
             )
         }
@@ -294,9 +303,9 @@ unsafe impl PageSource for FakeOs {
                     return p;
                 }
                 Mapping {
-                    base: p as usize,
+                    base: p,
                     len,
-                    raw: p as usize,
+                    raw: p,
                     layout_size: len,
                     layout_align: align,
                 }
@@ -312,7 +321,7 @@ unsafe impl PageSource for FakeOs {
             return core::ptr::null_mut();
         }
         self.maps.fetch_add(1, Ordering::SeqCst);
-        m.base as *mut u8
+        m.base
     }
 
     unsafe fn unmap(&self, ptr: *mut u8, len: usize) {
@@ -357,9 +366,9 @@ unsafe impl PageSource for FakeOs {
                 // SAFETY: forwarded precondition.
                 let p = unsafe { os::remap(ptr, old_len, new_len, align) };
                 (!p.is_null()).then_some(Mapping {
-                    base: p as usize,
+                    base: p,
                     len: new_len,
-                    raw: p as usize,
+                    raw: p,
                     layout_size: new_len,
                     layout_align: align,
                 })
@@ -369,7 +378,7 @@ unsafe impl PageSource for FakeOs {
                 // holds `old_len` bytes and the new one at least that much
                 // when growing (a shrinking remap copies `new_len`).
                 unsafe {
-                    core::ptr::copy_nonoverlapping(ptr, m.base as *mut u8, old_len.min(new_len));
+                    core::ptr::copy_nonoverlapping(ptr, m.base, old_len.min(new_len));
                     Self::memory_unmap(old);
                 }
             }),
@@ -383,7 +392,7 @@ unsafe impl PageSource for FakeOs {
         let kept = self.record(new);
         debug_assert!(kept, "a slot was just freed");
         self.remaps.fetch_add(1, Ordering::SeqCst);
-        new.base as *mut u8
+        new.base
     }
 
     unsafe fn shrink(&self, ptr: *mut u8, old_len: usize, new_len: usize) -> bool {
@@ -416,7 +425,7 @@ impl FakeOs {
     unsafe fn release(&self, m: Mapping) {
         match self.backing {
             // SAFETY: caller's precondition.
-            Backing::System => unsafe { os::unmap(m.base as *mut u8, m.len) },
+            Backing::System => unsafe { os::unmap(m.base, m.len) },
             // SAFETY: caller's precondition.
             Backing::Memory => unsafe { Self::memory_unmap(m) },
         }
