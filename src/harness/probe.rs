@@ -89,12 +89,12 @@ fn may_return(probe: &Probe, ptr: usize, bases: &[usize; 6]) -> bool {
 /// Decodes a probe from `bytes`, runs it in a child process, and panics
 /// unless the child gave a correct result or the documented abort: one
 /// line on stderr starting `memalloc: `. The fuzz target and the corpus
-/// replay both call this.
-pub fn check_probe(bytes: &[u8]) {
+/// replay both call this. Returns how the child ended.
+pub fn check_probe(bytes: &[u8]) -> Outcome {
     let probe = Probe::decode(bytes);
     let (outcome, ptr, bases) = probe_in_child(probe);
     let valid = bases[..4].contains(&ptr) || (ptr == 0 && !probe.usable);
-    match outcome {
+    match &outcome {
         Outcome::Exited(0) => assert!(
             may_return(&probe, ptr, &bases),
             "{probe:?}: pointer {ptr:#x} accepted silently"
@@ -114,6 +114,7 @@ pub fn check_probe(bytes: &[u8]) {
             panic!("{probe:?}: pointer {ptr:#x} crashed the child (signal {sig})")
         }
     }
+    outcome
 }
 
 /// Runs `probe` in a child process; returns how it ended, the pointer
