@@ -207,6 +207,31 @@ fn failed_remap_and_map_fail_huge_growth_and_keep_the_block() {
 }
 
 #[test]
+fn failed_remap_falls_back_to_a_copy_for_huge_growth() {
+    let (heap, os) = faulty_heap();
+    // SAFETY: blocks of this heap, used within their sizes.
+    unsafe {
+        let p = heap.malloc(LARGE_MAX + PAGE_SIZE);
+        fill(p, LARGE_MAX + PAGE_SIZE, 5);
+        let maps = os.maps();
+        os.fail_nth(Call::Remap, 1);
+        let q = heap.resize(p, 3 * LARGE_MAX);
+        assert!(!q.is_null(), "a refused remap is not an out-of-memory");
+        assert_eq!(os.failures(Call::Remap), 1);
+        assert_eq!(os.maps(), maps + 1, "a new mapping took the copy");
+        verify(q, LARGE_MAX + PAGE_SIZE, 5);
+        heap.check().unwrap();
+        assert_eq!(
+            heap.stats().huge_allocations,
+            1,
+            "the old mapping went back"
+        );
+        heap.free(q);
+    }
+    assert_eq!(os.live_mappings(), 1, "only the bookkeeping is left");
+}
+
+#[test]
 fn every_request_fails_while_maps_fail_and_all_succeed_after() {
     let (heap, os) = faulty_heap();
     os.fail_all(Call::Map);
