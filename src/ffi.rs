@@ -500,7 +500,8 @@ fn pin_shared_library() {
     };
 }
 
-#[cfg(all(unix, not(target_vendor = "apple")))]
+// Not under Miri: it cannot run `dladdr`/`dlopen` (no dynamic loader).
+#[cfg(all(unix, not(target_vendor = "apple"), not(miri)))]
 #[used]
 #[unsafe(link_section = ".init_array")]
 static REGISTER_FORK_HANDLERS_AT_LOAD: extern "C" fn() = register_fork_handlers_at_load;

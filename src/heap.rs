@@ -381,13 +381,24 @@ impl Heap {
         unsafe { Self::create_in(&REGISTRY, CentralHeap::new()) }
     }
 
+    /// Creates an empty heap that maps, unmaps and purges through `os`
+    /// instead of the operating system: the fault-injection tests and the
+    /// Miri set use it. Not a stable API.
+    #[doc(hidden)]
+    pub fn with_fake_os(os: &'static crate::fault::FakeOs) -> Option<Heap> {
+        let central = CentralHeap::with_os(crate::os::Os::Source(os));
+        // SAFETY: the process-wide registry is a static.
+        unsafe { Self::create_in(&REGISTRY, central) }
+    }
+
     /// Creates an empty heap over `central`, listed in `reg`.
     ///
     /// # Safety
     /// `reg` outlives the heap.
     pub(crate) unsafe fn create_in(reg: &Registry, central: CentralHeap) -> Option<Heap> {
+        let os = central.os();
         // SAFETY: a page-multiple length; the mapping is new and unshared.
-        let p = unsafe { crate::os::map(MAP_LEN, 1, 0) } as *mut HeapInner;
+        let p = unsafe { os.map(MAP_LEN, 1, 0) } as *mut HeapInner;
         let inner = NonNull::new(p)?;
         crate::fork::register();
         // SAFETY: the mapping is writable, large and aligned enough.
@@ -725,9 +736,10 @@ impl Drop for Heap {
         // blocks (caches included) die with its mappings; nothing references
         // `p` afterwards.
         unsafe {
+            let os = (*p).central.os();
             (*p).central.release_all();
             ptr::drop_in_place(p);
-            crate::os::unmap(p as *mut u8, MAP_LEN);
+            os.unmap(p as *mut u8, MAP_LEN);
         }
     }
 }

@@ -146,6 +146,9 @@ mod cache;
 #[cfg(feature = "std")]
 mod central;
 #[cfg(feature = "std")]
+#[doc(hidden)]
+pub mod fault;
+#[cfg(feature = "std")]
 mod ffi;
 #[cfg(feature = "std")]
 mod fork;
@@ -153,6 +156,9 @@ mod fork;
 mod front;
 #[cfg(feature = "std")]
 mod global;
+#[cfg(feature = "std")]
+#[doc(hidden)]
+pub mod harness;
 #[cfg(feature = "std")]
 mod heap;
 #[cfg(feature = "std")]

@@ -13,7 +13,8 @@
 //! - `align` is a power of two, at least [`page_size()`].
 //!
 //! Nothing here allocates; failures return null / `false` so the caller can
-//! return null to its own caller. Every change to a mapping is reported to
+//! return null to its own caller. A central heap reaches these functions
+//! through [`Os`], which a test can point at a fake ([`PageSource`]). Every change to a mapping is reported to
 //! `options::os_event` (one stderr line each with `MEMALLOC_VERBOSE=1`).
 
 use crate::options::{OsEvent, os_event};
@@ -89,18 +90,26 @@ pub(crate) unsafe fn unmap(ptr: *mut u8, len: usize) {
 /// pressure). The central heap delays purges so this is not paid on every
 /// free (see `central::PURGE_DELAY_MS`).
 ///
+/// Returns whether the pages were given back; on failure they stay
+/// resident with their contents, and the caller must keep counting them
+/// as resident.
+///
 /// # Safety
 /// The range lies inside a live mapping from this module and holds no data
 /// anybody still needs.
-pub(crate) unsafe fn purge(ptr: *mut u8, len: usize) {
+pub(crate) unsafe fn purge(ptr: *mut u8, len: usize) -> bool {
     let page = page_size();
     let start = (ptr as usize + page - 1) & !(page - 1);
     let end = (ptr as usize + len) & !(page - 1);
-    if end > start {
-        // SAFETY: `[start, end)` is page-aligned and inside the caller's range.
-        unsafe { sys::purge(start as *mut u8, end - start) };
+    if end <= start {
+        return true;
+    }
+    // SAFETY: `[start, end)` is page-aligned and inside the caller's range.
+    let done = unsafe { sys::purge(start as *mut u8, end - start) };
+    if done {
         os_event(OsEvent::Purge, start, end - start);
     }
+    done
 }
 
 /// Moves or grows the mapping `(ptr, old_len)` to `new_len` bytes at an
@@ -133,6 +142,134 @@ pub(crate) unsafe fn shrink(ptr: *mut u8, old_len: usize, new_len: usize) -> boo
         os_event(OsEvent::Shrink, ptr as usize, new_len);
     }
     done
+}
+
+/// A replacement for the mapping functions above, chosen per heap: tests
+/// plug in a fake that fails the Nth call and counts them
+/// ([`crate::fault::FakeOs`]). Only the slow paths of the central heap (a
+/// region, a huge block, a purge) and a `Heap`'s own bookkeeping mapping
+/// go through it.
+///
+/// # Safety
+/// Each method keeps the contract of the function of this module with the
+/// same name: `map` returns null or a fresh, zeroed, writable mapping of
+/// `len` bytes with `(base + offset) % align == 0`, used by nobody else;
+/// `remap` returns null (leaving the mapping as it was) or the mapping
+/// grown or moved with its contents and zeroed new pages; `shrink` returns
+/// whether the tail was released; `purge` may drop the contents of the
+/// range (they read back as zero or unchanged), never anything outside
+/// it, and returns false if the pages stay resident.
+pub(crate) unsafe trait PageSource: Sync {
+    /// See [`map`].
+    ///
+    /// # Safety
+    /// As [`map`].
+    unsafe fn map(&self, len: usize, align: usize, offset: usize) -> *mut u8;
+    /// See [`unmap`].
+    ///
+    /// # Safety
+    /// As [`unmap`].
+    unsafe fn unmap(&self, ptr: *mut u8, len: usize);
+    /// See [`purge`].
+    ///
+    /// # Safety
+    /// As [`purge`].
+    unsafe fn purge(&self, ptr: *mut u8, len: usize) -> bool;
+    /// See [`remap`].
+    ///
+    /// # Safety
+    /// As [`remap`].
+    unsafe fn remap(&self, ptr: *mut u8, old_len: usize, new_len: usize, align: usize) -> *mut u8;
+    /// See [`shrink`].
+    ///
+    /// # Safety
+    /// As [`shrink`].
+    unsafe fn shrink(&self, ptr: *mut u8, old_len: usize, new_len: usize) -> bool;
+}
+
+/// The mapping functions one central heap uses: the operating system's
+/// (every real heap, the process-wide one included: a direct call after
+/// one well-predicted branch), or a [`PageSource`] a test chose. Only slow
+/// paths call through it; the thread caches never do.
+#[derive(Clone, Copy)]
+pub(crate) enum Os {
+    /// The functions of this module.
+    System,
+    /// A replacement that lives as long as the program.
+    Source(&'static dyn PageSource),
+}
+
+impl Os {
+    /// [`map`] through this OS.
+    ///
+    /// # Safety
+    /// As [`map`].
+    pub(crate) unsafe fn map(self, len: usize, align: usize, offset: usize) -> *mut u8 {
+        match self {
+            // SAFETY: forwarded precondition.
+            Os::System => unsafe { map(len, align, offset) },
+            // SAFETY: forwarded precondition (PageSource contract).
+            Os::Source(s) => unsafe { s.map(len, align, offset) },
+        }
+    }
+
+    /// [`unmap`] through this OS.
+    ///
+    /// # Safety
+    /// As [`unmap`].
+    pub(crate) unsafe fn unmap(self, ptr: *mut u8, len: usize) {
+        match self {
+            // SAFETY: forwarded precondition.
+            Os::System => unsafe { unmap(ptr, len) },
+            // SAFETY: forwarded precondition (PageSource contract).
+            Os::Source(s) => unsafe { s.unmap(ptr, len) },
+        }
+    }
+
+    /// [`purge`] through this OS.
+    ///
+    /// # Safety
+    /// As [`purge`].
+    pub(crate) unsafe fn purge(self, ptr: *mut u8, len: usize) -> bool {
+        match self {
+            // SAFETY: forwarded precondition.
+            Os::System => unsafe { purge(ptr, len) },
+            // SAFETY: forwarded precondition (PageSource contract).
+            Os::Source(s) => unsafe { s.purge(ptr, len) },
+        }
+    }
+
+    /// [`remap`] through this OS.
+    ///
+    /// # Safety
+    /// As [`remap`].
+    pub(crate) unsafe fn remap(
+        self,
+        ptr: *mut u8,
+        old_len: usize,
+        new_len: usize,
+        align: usize,
+    ) -> *mut u8 {
+        match self {
+            // SAFETY: forwarded precondition.
+            Os::System => unsafe { remap(ptr, old_len, new_len, align) },
+            // SAFETY: forwarded precondition (PageSource contract).
+            Os::Source(s) => unsafe { s.remap(ptr, old_len, new_len, align) },
+        }
+    }
+
+    /// [`shrink`] through this OS.
+    ///
+    /// # Safety
+    /// As [`shrink`].
+    pub(crate) unsafe fn shrink(self, ptr: *mut u8, old_len: usize, new_len: usize) -> bool {
+        match self {
+            // SAFETY: forwarded precondition.
+            Os::System => unsafe { shrink(ptr, old_len, new_len) },
+            // SAFETY: forwarded precondition (PageSource contract).
+            Os::Source(s) => unsafe { s.shrink(ptr, old_len, new_len) },
+        }
+    }
 }
 
 /// Milliseconds on a monotonic clock (only differences are meaningful).
@@ -174,6 +311,60 @@ mod sys {
         if v <= 0 { 4096 } else { v as usize }
     }
 
+    /// Under Miri there is no `mmap` to speak of (no partial `munmap`, no
+    /// `madvise`, no `mremap`): mappings come from the global allocator
+    /// through the memory-backed fake, which keeps this module's contract
+    /// (zeroed, aligned, purges read back as zero), so the whole heap runs
+    /// under Miri's aliasing and provenance checks.
+    #[cfg(miri)]
+    static MIRI_PAGES: crate::fault::FakeOs =
+        crate::fault::FakeOs::new(crate::fault::Backing::Memory);
+
+    #[cfg(miri)]
+    pub(super) unsafe fn map_plain(len: usize) -> *mut u8 {
+        // SAFETY: forwarded precondition.
+        unsafe { PageSource::map(&MIRI_PAGES, len, 1, 0) }
+    }
+
+    #[cfg(miri)]
+    pub(super) unsafe fn map_aligned(
+        len: usize,
+        _over: usize,
+        align: usize,
+        offset: usize,
+    ) -> *mut u8 {
+        // SAFETY: forwarded precondition.
+        unsafe { PageSource::map(&MIRI_PAGES, len, align, offset) }
+    }
+
+    #[cfg(miri)]
+    pub(super) unsafe fn unmap(ptr: *mut u8, len: usize) {
+        // SAFETY: forwarded precondition.
+        unsafe { PageSource::unmap(&MIRI_PAGES, ptr, len) }
+    }
+
+    #[cfg(miri)]
+    pub(super) unsafe fn purge(ptr: *mut u8, len: usize) -> bool {
+        // SAFETY: forwarded precondition.
+        unsafe { PageSource::purge(&MIRI_PAGES, ptr, len) }
+    }
+
+    #[cfg(miri)]
+    pub(super) unsafe fn remap(ptr: *mut u8, old: usize, new: usize, align: usize) -> *mut u8 {
+        // SAFETY: forwarded precondition.
+        unsafe { PageSource::remap(&MIRI_PAGES, ptr, old, new, align) }
+    }
+
+    #[cfg(miri)]
+    pub(super) unsafe fn shrink(ptr: *mut u8, old: usize, new: usize) -> bool {
+        // SAFETY: forwarded precondition.
+        unsafe { PageSource::shrink(&MIRI_PAGES, ptr, old, new) }
+    }
+
+    #[cfg(miri)]
+    use super::PageSource;
+
+    #[cfg(not(miri))]
     pub(super) unsafe fn map_plain(len: usize) -> *mut u8 {
         // SAFETY: an anonymous private mapping at a kernel-chosen address
         // touches no existing memory.
@@ -194,6 +385,7 @@ mod sys {
         }
     }
 
+    #[cfg(not(miri))]
     pub(super) unsafe fn map_aligned(
         len: usize,
         over: usize,
@@ -223,18 +415,20 @@ mod sys {
         base as *mut u8
     }
 
+    #[cfg(not(miri))]
     pub(super) unsafe fn unmap(ptr: *mut u8, len: usize) {
         // SAFETY: caller passes a whole live mapping of ours.
         unsafe { libc::munmap(ptr.cast(), len) };
     }
 
-    pub(super) unsafe fn purge(ptr: *mut u8, len: usize) {
+    #[cfg(not(miri))]
+    pub(super) unsafe fn purge(ptr: *mut u8, len: usize) -> bool {
         // SAFETY: page-aligned range inside one of our mappings whose
         // contents are dead.
-        unsafe { libc::madvise(ptr.cast(), len, libc::MADV_DONTNEED) };
+        unsafe { libc::madvise(ptr.cast(), len, libc::MADV_DONTNEED) == 0 }
     }
 
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", not(miri)))]
     pub(super) unsafe fn remap(
         ptr: *mut u8,
         old_len: usize,
@@ -278,11 +472,12 @@ mod sys {
         moved.cast()
     }
 
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(any(target_os = "linux", miri)))]
     pub(super) unsafe fn remap(_ptr: *mut u8, _old: usize, _new: usize, _align: usize) -> *mut u8 {
         ptr::null_mut()
     }
 
+    #[cfg(not(miri))]
     pub(super) unsafe fn shrink(ptr: *mut u8, old_len: usize, new_len: usize) -> bool {
         // SAFETY: the tail `[ptr + new_len, ptr + old_len)` is page-aligned,
         // inside our mapping and unused.
@@ -433,9 +628,9 @@ mod sys {
         unsafe { VirtualFree(ptr.cast(), 0, MEM_RELEASE) };
     }
 
-    pub(super) unsafe fn purge(ptr: *mut u8, len: usize) {
+    pub(super) unsafe fn purge(ptr: *mut u8, len: usize) -> bool {
         // SAFETY: range inside a committed reservation of ours.
-        unsafe { VirtualAlloc(ptr.cast(), len, MEM_RESET, PAGE_READWRITE) };
+        unsafe { !VirtualAlloc(ptr.cast(), len, MEM_RESET, PAGE_READWRITE).is_null() }
     }
 
     pub(super) unsafe fn remap(_ptr: *mut u8, _old: usize, _new: usize, _align: usize) -> *mut u8 {

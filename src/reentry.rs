@@ -37,22 +37,28 @@ pub(crate) enum Site {
 #[cfg(any(test, loom))]
 mod hook {
     use super::Site;
-    use core::sync::atomic::{AtomicUsize, Ordering};
+    use core::sync::atomic::{AtomicPtr, Ordering};
 
-    /// The installed hook, as a `fn(Site)` address; 0 = none.
-    static HOOK: AtomicUsize = AtomicUsize::new(0);
+    /// The installed hook, as a `fn(Site)` pointer; null = none. A pointer
+    /// rather than an integer, so the function keeps its provenance (Miri
+    /// rejects calling a function pointer rebuilt from an integer).
+    static HOOK: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
 
     /// Installs `f` to run at every re-entry point (or removes it).
     pub(crate) fn set(f: Option<fn(Site)>) {
-        HOOK.store(f.map_or(0, |f| f as usize), Ordering::SeqCst);
+        HOOK.store(
+            f.map_or(core::ptr::null_mut(), |f| f as *mut ()),
+            Ordering::SeqCst,
+        );
     }
 
     #[inline]
     pub(crate) fn point(site: Site) {
         let f = HOOK.load(Ordering::SeqCst);
-        if f != 0 {
-            // SAFETY: only `set` stores a non-zero value: a `fn(Site)`.
-            let f: fn(Site) = unsafe { core::mem::transmute::<usize, fn(Site)>(f) };
+        if !f.is_null() {
+            // SAFETY: only `set` stores a non-null value: a `fn(Site)`,
+            // with its provenance.
+            let f: fn(Site) = unsafe { core::mem::transmute::<*mut (), fn(Site)>(f) };
             f(site);
         }
     }

@@ -78,12 +78,12 @@ impl Everything<'_> {
     pub(super) unsafe fn release_all(&mut self) {
         // SAFETY: caller's precondition; every lock is held.
         unsafe {
-            self.huge.release_all();
+            self.huge.release_all(self.pages.os);
             while !self.pages.regions.is_null() {
                 self.pages.unmap_region(self.pages.regions);
             }
         }
-        let mut fresh = PageState::new(self.pages.process);
+        let mut fresh = PageState::new(self.pages.os, self.pages.process);
         fresh.c.maps = self.pages.c.maps;
         fresh.c.unmaps = self.pages.c.unmaps;
         fresh.lock = self.pages.lock;

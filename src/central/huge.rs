@@ -13,7 +13,7 @@
 //! the whole-heap operations of `CentralHeap::everything`, last).
 
 use super::LockCounts;
-use crate::os;
+use crate::os::{self, Os};
 use crate::region::{self, PAGE_SIZE, REGION_ALIGN, RegionHeader, RegionKind};
 use crate::sync::{Lock, UnsafeCell};
 use core::ptr;
@@ -38,6 +38,9 @@ pub(super) struct HugeState {
 pub(super) struct HugeMappings {
     pub(super) lock: Lock,
     state: UnsafeCell<HugeState>,
+    /// Where huge blocks are mapped; fixed at construction, so read
+    /// without the lock.
+    os: Os,
 }
 
 impl HugeState {
@@ -95,24 +98,25 @@ impl HugeState {
     ///
     /// # Safety
     /// No block in a huge mapping is used any more.
-    pub(super) unsafe fn release_all(&mut self) {
+    pub(super) unsafe fn release_all(&mut self, os: Os) {
         while !self.list.is_null() {
             let r = self.list;
             // SAFETY: `r` is on the list; caller's precondition.
             unsafe {
                 let len = self.unlink(r);
                 self.unmaps += 1;
-                os::unmap(r as *mut u8, len);
+                os.unmap(r as *mut u8, len);
             }
         }
     }
 }
 
 impl HugeMappings {
-    pub(super) const fn new() -> Self {
+    pub(super) const fn new(os: Os) -> Self {
         HugeMappings {
             lock: Lock::new(),
             state: UnsafeCell::new(HugeState::new()),
+            os,
         }
     }
 
@@ -121,7 +125,13 @@ impl HugeMappings {
         HugeMappings {
             lock: Lock::new_modelled(),
             state: UnsafeCell::new_modelled(HugeState::new()),
+            os: Os::System,
         }
+    }
+
+    /// The mapping functions huge blocks use.
+    pub(super) fn os(&self) -> Os {
+        self.os
     }
 
     fn locked<R>(&self, f: impl FnOnce(&mut HugeState) -> R) -> R {
@@ -167,13 +177,13 @@ impl HugeMappings {
         }
         // The system call runs outside the lock.
         // SAFETY: page-multiple length, power-of-two alignment, offset < len.
-        let base = unsafe { os::map(len, map_align, map_offset) };
+        let base = unsafe { self.os.map(len, map_align, map_offset) };
         if base.is_null() {
             return base;
         }
         if !region::addressable(base as usize, REGION_ALIGN) {
             // SAFETY: the mapping was just made and is unused.
-            unsafe { os::unmap(base, len) };
+            unsafe { self.os.unmap(base, len) };
             return ptr::null_mut();
         }
         self.locked(|s| {
@@ -201,7 +211,7 @@ impl HugeMappings {
             unsafe { s.unlink(r) }
         });
         // SAFETY: unlinked and unregistered: nobody reaches it any more.
-        unsafe { os::unmap(r as *mut u8, len) };
+        unsafe { self.os.unmap(r as *mut u8, len) };
     }
 
     /// Resizes huge mapping `r` to hold `new_size` bytes: shrinks in place,
@@ -230,7 +240,7 @@ impl HugeMappings {
         }
         if new_len < old_len {
             // SAFETY: the tail beyond the new length holds no live data.
-            if unsafe { os::shrink(r as *mut u8, old_len, new_len) } {
+            if unsafe { self.os.shrink(r as *mut u8, old_len, new_len) } {
                 self.locked(|s| {
                     // SAFETY: lock held; `r` is ours.
                     unsafe {
@@ -252,7 +262,7 @@ impl HugeMappings {
             unsafe { s.unlink(r) };
         });
         // SAFETY: `(r, old_len)` is our mapping; nothing else references it now.
-        let moved = unsafe { os::remap(r as *mut u8, old_len, new_len, REGION_ALIGN) };
+        let moved = unsafe { self.os.remap(r as *mut u8, old_len, new_len, REGION_ALIGN) };
         let (nr, len) = if moved.is_null() {
             (r, old_len)
         } else {

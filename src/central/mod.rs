@@ -218,21 +218,27 @@ unsafe impl Sync for CentralHeap {}
 impl CentralHeap {
     /// An empty heap; maps nothing until first used.
     pub(crate) const fn new() -> Self {
-        Self::new_with(false)
+        Self::build(os::Os::System, false)
     }
 
     /// The process-wide heap: as [`Self::new`], and its page regions go
     /// into the map that its lock-free `free` reads
     /// ([`region::process_small_class`]). Only one heap may be built so.
     pub(crate) const fn new_process() -> Self {
-        Self::new_with(true)
+        Self::build(os::Os::System, true)
     }
 
-    const fn new_with(process: bool) -> Self {
+    /// An empty heap that maps, unmaps and purges through `os` (a fake, in
+    /// the fault-injection tests and under Miri).
+    pub(crate) const fn with_os(os: os::Os) -> Self {
+        Self::build(os, false)
+    }
+
+    const fn build(os: os::Os, process: bool) -> Self {
         CentralHeap {
             classes: [const { CachePadded::new(ClassSupply::new()) }; NUM_CLASSES],
-            pages: CachePadded::new(PageHeap::new(process)),
-            huge: CachePadded::new(HugeMappings::new()),
+            pages: CachePadded::new(PageHeap::new(os, process)),
+            huge: CachePadded::new(HugeMappings::new(os)),
             limits: Limits::TABLE,
             next_drain_ms: AtomicU64::new(0),
         }
@@ -255,6 +261,12 @@ impl CentralHeap {
     #[inline]
     pub(crate) fn batch(&self, class: usize) -> u32 {
         self.limits.batch(class)
+    }
+
+    /// The mapping functions this heap uses (a `Heap` maps its own
+    /// bookkeeping through them too).
+    pub(crate) fn os(&self) -> os::Os {
+        self.huge.os()
     }
 
     /// The owner tag of this heap's regions.

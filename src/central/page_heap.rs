@@ -27,7 +27,7 @@
 //! held that takes another memalloc lock.
 
 use super::LockCounts;
-use crate::os;
+use crate::os::{self, Os};
 use crate::region::{
     self, MAX_REGION_PAGES, MIN_REGION_SIZE, PAGE_SHIFT, PAGE_SIZE, PageDesc, REGION_ALIGN,
     RegionHeader, RegionKind, SPAN_FREE, SPAN_LARGE, SPAN_SMALL, metadata_pages,
@@ -100,6 +100,9 @@ pub(super) struct PageState {
     /// Whether this is the process-wide heap, whose regions go into
     /// `region::PROCESS_REGION_PAGES` for its lock-free `free`.
     pub(super) process: bool,
+    /// Where regions are mapped, unmapped and purged; fixed at
+    /// construction.
+    pub(super) os: Os,
 }
 
 impl PageState {
@@ -125,7 +128,7 @@ impl PageState {
         }
     }
 
-    pub(super) const fn new(process: bool) -> Self {
+    pub(super) const fn new(os: Os, process: bool) -> Self {
         PageState {
             bins: [ptr::null_mut(); NUM_BINS],
             bin_bits: [0; 3],
@@ -149,6 +152,7 @@ impl PageState {
             reused_at: 0,
             lock: LockCounts::new(),
             hold_ns: 0,
+            os,
             process,
         }
     }
@@ -161,12 +165,12 @@ pub(super) struct PageHeap {
 }
 
 impl PageHeap {
-    /// An empty page heap; `process` says whether it is the process-wide
-    /// heap's (see `PageState::process`).
-    pub(super) const fn new(process: bool) -> Self {
+    /// An empty page heap that maps through `os`; `process` says whether
+    /// it is the process-wide heap's (see `PageState::process`).
+    pub(super) const fn new(os: Os, process: bool) -> Self {
         PageHeap {
             lock: Lock::new(),
-            state: UnsafeCell::new(PageState::new(process)),
+            state: UnsafeCell::new(PageState::new(os, process)),
         }
     }
 
@@ -174,7 +178,7 @@ impl PageHeap {
     pub(super) fn new_modelled() -> Self {
         PageHeap {
             lock: Lock::new_modelled(),
-            state: UnsafeCell::new_modelled(PageState::new(false)),
+            state: UnsafeCell::new_modelled(PageState::new(Os::System, false)),
         }
     }
 
@@ -638,13 +642,13 @@ impl PageState {
             return false;
         }
         // SAFETY: page-multiple length, power-of-two alignment.
-        let base = unsafe { os::map(size, REGION_ALIGN, 0) };
+        let base = unsafe { self.os.map(size, REGION_ALIGN, 0) };
         if base.is_null() {
             return false;
         }
         if !region::addressable(base as usize, size) {
             // SAFETY: the fresh mapping is unused.
-            unsafe { os::unmap(base, size) };
+            unsafe { self.os.unmap(base, size) };
             return false;
         }
         // SAFETY: `base` is a fresh, aligned mapping of `size` bytes.
@@ -694,7 +698,7 @@ impl PageState {
             self.c.unmaps += 1;
             region::unregister(r as usize);
             region::unregister_process_region(r as usize);
-            os::unmap(r as *mut u8, size);
+            self.os.unmap(r as *mut u8, size);
         }
     }
 

@@ -48,7 +48,6 @@
 
 use super::CentralHeap;
 use super::page_heap::{NUM_BINS, PageState};
-use crate::os;
 use crate::region::{PAGE_SIZE, PageDesc, RegionHeader};
 use crate::size_class::NUM_CLASSES;
 use crate::sync::atomic::Ordering;
@@ -304,7 +303,9 @@ impl PageState {
         }
     }
 
-    /// Returns the pages of free run `d` to the OS (`MADV_DONTNEED`).
+    /// Returns the pages of free run `d` to the OS (`MADV_DONTNEED`). If
+    /// the OS refuses, the run stays dirty: its pages are still resident,
+    /// and a later purge tries again.
     ///
     /// # Safety
     /// Lock held; `d` is a binned free head of ours.
@@ -312,10 +313,12 @@ impl PageState {
         // SAFETY: caller's precondition: the run's pages hold no live data.
         unsafe {
             let r = RegionHeader::of_desc(d);
-            os::purge(
+            if !self.os.purge(
                 RegionHeader::page_addr(r, (*d).index as usize),
                 (*d).npages as usize * PAGE_SIZE,
-            );
+            ) {
+                return;
+            }
             self.c.dirty_pages -= (*d).dirty as usize;
             (*d).dirty = 0;
             (*d).dirty_front = true;
@@ -439,6 +442,7 @@ mod tests {
     use super::super::tests::{free, page_run, release};
     use super::super::*;
     use super::*;
+    use crate::os;
     use crate::region::{self, SPAN_FREE};
     use crate::size_class::{CLASSES, block_size};
 
