@@ -65,20 +65,11 @@
 //! aligned to `l.align()`.
 
 use crate::Heap;
-use crate::allocator_impl::allocator_impl;
+use crate::allocator_impl::{allocator_impl, dangling, zero_from};
 use crate::central::LARGE_MAX;
 use crate::size_class::{block_size, class_for};
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::{self, NonNull};
-
-/// The pointer handed out for a zero-size layout: non-null, aligned, never
-/// dereferenced and never passed to the heap.
-fn dangling(layout: Layout) -> NonNull<[u8]> {
-    let p = ptr::without_provenance_mut::<u8>(layout.align());
-    // SAFETY: an alignment is a power of two, hence non-zero.
-    let p = unsafe { NonNull::new_unchecked(p) };
-    NonNull::slice_from_raw_parts(p, 0)
-}
 
 /// What `alloc(layout)` would do with a request: a size class, or a page
 /// run / mapping (`None`).
@@ -272,22 +263,6 @@ impl Heap {
         // size since it is at least the new one.
         unsafe { self.resize_layout(ptr, old, new) }
     }
-}
-
-/// Zeroes `block[from..]`.
-///
-/// # Safety
-/// `block` is a live, writable block; `from` ≤ its length.
-unsafe fn zero_from(block: NonNull<[u8]>, from: usize) {
-    let len = block.len();
-    // SAFETY: caller's precondition: `[from, len)` lies inside the block.
-    unsafe {
-        block
-            .cast::<u8>()
-            .as_ptr()
-            .add(from)
-            .write_bytes(0, len - from)
-    };
 }
 
 allocator_impl!(

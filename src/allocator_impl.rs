@@ -15,6 +15,34 @@
 //! unsafe `grow_layout`, `grow_zeroed_layout` and `shrink_layout`
 //! (`(NonNull<u8>, Layout, Layout) -> Option<NonNull<[u8]>>`).
 
+use core::alloc::Layout;
+use core::ptr::{self, NonNull};
+
+/// The pointer handed out for a zero-size layout: non-null, aligned, never
+/// dereferenced and never passed to the heap.
+pub(crate) fn dangling(layout: Layout) -> NonNull<[u8]> {
+    let p = ptr::without_provenance_mut::<u8>(layout.align());
+    // SAFETY: an alignment is a power of two, hence non-zero.
+    let p = unsafe { NonNull::new_unchecked(p) };
+    NonNull::slice_from_raw_parts(p, 0)
+}
+
+/// Zeroes `block[from..]`.
+///
+/// # Safety
+/// `block` is a live, writable block; `from` ≤ its length.
+pub(crate) unsafe fn zero_from(block: NonNull<[u8]>, from: usize) {
+    let len = block.len();
+    // SAFETY: caller's precondition: `[from, len)` lies inside the block.
+    unsafe {
+        block
+            .cast::<u8>()
+            .as_ptr()
+            .add(from)
+            .write_bytes(0, len - from)
+    };
+}
+
 /// `unsafe impl $trait for &$heap`, each method a call to the `$heap`
 /// method that does the work, with `None` turned into `$error`.
 ///

@@ -22,18 +22,9 @@
 //!   aligned as asked.
 
 use super::AreaHeap;
-use crate::allocator_impl::allocator_impl;
+use crate::allocator_impl::{allocator_impl, dangling, zero_from};
 use core::alloc::Layout;
 use core::ptr::{self, NonNull};
-
-/// The pointer handed out for a zero-size layout: non-null, aligned, never
-/// dereferenced and never passed to the heap.
-fn dangling(layout: Layout) -> NonNull<[u8]> {
-    let p = ptr::without_provenance_mut::<u8>(layout.align());
-    // SAFETY: an alignment is a power of two, hence non-zero.
-    let p = unsafe { NonNull::new_unchecked(p) };
-    NonNull::slice_from_raw_parts(p, 0)
-}
 
 impl AreaHeap {
     /// `p` (a live block or null) with its whole usable length.
@@ -159,22 +150,6 @@ impl AreaHeap {
         // SAFETY: forwarded; `old.size() ≥ new.size() > 0`.
         unsafe { self.resize_layout(ptr, old, new) }
     }
-}
-
-/// Zeroes `block[from..]`.
-///
-/// # Safety
-/// `block` is a live, writable block; `from` ≤ its length.
-unsafe fn zero_from(block: NonNull<[u8]>, from: usize) {
-    let len = block.len();
-    // SAFETY: caller's precondition: `[from, len)` lies inside the block.
-    unsafe {
-        block
-            .cast::<u8>()
-            .as_ptr()
-            .add(from)
-            .write_bytes(0, len - from)
-    };
 }
 
 allocator_impl!(
