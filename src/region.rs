@@ -271,6 +271,21 @@ const CHUNKS: usize = crate::os::ADDRESS_LIMIT >> REGION_SHIFT;
 /// relaxed operations suffice for every valid pointer.
 static PROCESS_REGION_PAGES: [AtomicU16; CHUNKS] = [const { AtomicU16::new(0) }; CHUNKS];
 
+/// The entry of [`PROCESS_REGION_PAGES`] for `chunk`, if the table covers
+/// it. Reached through a raw pointer to the table, so that no reference to
+/// the whole 8 MiB array is formed: Miri's borrow tracking would retag all
+/// of it on every call.
+#[inline(always)]
+fn process_entry(chunk: usize) -> Option<&'static AtomicU16> {
+    if chunk >= CHUNKS {
+        return None;
+    }
+    let table = core::ptr::addr_of!(PROCESS_REGION_PAGES) as *const AtomicU16;
+    // SAFETY: `chunk < CHUNKS`, so the element lies inside the static, which
+    // lives for the whole program and is only accessed atomically.
+    Some(unsafe { &*table.add(chunk) })
+}
+
 /// Records the process-wide heap's page region `r` (fully initialised) in
 /// [`PROCESS_REGION_PAGES`].
 ///
@@ -281,7 +296,7 @@ pub unsafe fn register_process_region(r: *mut RegionHeader) {
     // SAFETY: caller's precondition.
     let npages = unsafe { (*r).npages };
     const _: () = assert!(MAX_REGION_PAGES <= u16::MAX as usize);
-    if let Some(entry) = PROCESS_REGION_PAGES.get(r as usize >> REGION_SHIFT) {
+    if let Some(entry) = process_entry(r as usize >> REGION_SHIFT) {
         entry.store(npages as u16, Ordering::Relaxed);
     }
 }
@@ -289,14 +304,12 @@ pub unsafe fn register_process_region(r: *mut RegionHeader) {
 /// The page count [`PROCESS_REGION_PAGES`] records for the chunk at
 /// `base` (0: none), for the invariant checker.
 pub fn process_region_pages(base: usize) -> usize {
-    PROCESS_REGION_PAGES
-        .get(base >> REGION_SHIFT)
-        .map_or(0, |e| e.load(Ordering::Relaxed) as usize)
+    process_entry(base >> REGION_SHIFT).map_or(0, |e| e.load(Ordering::Relaxed) as usize)
 }
 
 /// Forgets the process-wide heap's page region at `base`.
 pub fn unregister_process_region(base: usize) {
-    if let Some(entry) = PROCESS_REGION_PAGES.get(base >> REGION_SHIFT) {
+    if let Some(entry) = process_entry(base >> REGION_SHIFT) {
         entry.store(0, Ordering::Relaxed);
     }
 }
@@ -313,9 +326,7 @@ pub fn unregister_process_region(base: usize) {
 #[inline(always)]
 pub fn process_small_class(ptr: *const u8) -> Option<usize> {
     let addr = ptr as usize;
-    let npages = PROCESS_REGION_PAGES
-        .get(addr >> REGION_SHIFT)?
-        .load(Ordering::Relaxed) as usize;
+    let npages = process_entry(addr >> REGION_SHIFT)?.load(Ordering::Relaxed) as usize;
     let page = (addr >> PAGE_SHIFT) & (MAX_REGION_PAGES - 1);
     if page >= npages {
         return None;

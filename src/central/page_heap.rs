@@ -697,7 +697,9 @@ impl PageState {
             self.c.regions -= 1;
             self.c.unmaps += 1;
             region::unregister(r as usize);
-            region::unregister_process_region(r as usize);
+            if self.process {
+                region::unregister_process_region(r as usize);
+            }
             self.os.unmap(r as *mut u8, size);
         }
     }
