@@ -46,7 +46,7 @@
 
 use crate::central::CentralHeap;
 use crate::region::Block;
-use crate::size_class::{NUM_CLASSES, block_size};
+use crate::size_class::{LIST_STRIDE, ListOffset, NUM_CLASSES, block_size};
 use core::ptr;
 
 /// Bytes of free blocks one thread cache aims to stay under.
@@ -72,6 +72,8 @@ struct CurrentList {
     room: i32,
     limit: u32,
 }
+
+const _: () = assert!(core::mem::size_of::<CurrentList>() == LIST_STRIDE);
 
 impl CurrentList {
     /// Blocks on the current list.
@@ -185,16 +187,25 @@ impl ThreadCache {
         }
     }
 
-    /// The fast path's pop: a block of `class`, or null if the current
-    /// list is empty. Makes no call.
-    ///
-    /// # Safety
-    /// `class < NUM_CLASSES`.
+    /// The current list at `list` (no shift: the offset is in bytes).
     #[inline(always)]
-    pub(crate) unsafe fn pop(&mut self, class: usize) -> *mut u8 {
-        debug_assert!(class < NUM_CLASSES);
-        // SAFETY: `class < NUM_CLASSES` (caller).
-        let list = unsafe { self.current.get_unchecked_mut(class) };
+    fn current_at(&mut self, list: ListOffset) -> &mut CurrentList {
+        debug_assert!(list.class() < NUM_CLASSES);
+        // SAFETY: `list.class() < NUM_CLASSES` (`ListOffset` invariant), so
+        // the offset, a multiple of `LIST_STRIDE == size_of::<CurrentList>()`,
+        // names an element of `current`.
+        unsafe {
+            &mut *(self.current.as_mut_ptr() as *mut u8)
+                .add(list.bytes())
+                .cast::<CurrentList>()
+        }
+    }
+
+    /// The fast path's pop: a block of `list`'s class, or null if the
+    /// current list is empty. Makes no call.
+    #[inline(always)]
+    pub(crate) fn pop(&mut self, list: ListOffset) -> *mut u8 {
+        let list = self.current_at(list);
         let b = list.head;
         if !b.is_null() {
             // SAFETY: `b` heads this list, so it is a free block we own.
@@ -204,19 +215,17 @@ impl ThreadCache {
         b.cast()
     }
 
-    /// The fast path's push: puts `ptr` on `class`'s current list and
+    /// The fast path's push: puts `ptr` on `list`'s current list and
     /// returns whether that list is now over its limit (the caller then
     /// runs [`Self::overflow`] on the slow path). Makes no call, except the
     /// abort of an immediate double free.
     ///
     /// # Safety
-    /// `class < NUM_CLASSES`; `ptr` is a block of `class` handed out by the
-    /// central heap this cache is used with, and no longer used.
+    /// `ptr` is a block of `list`'s class handed out by the central heap
+    /// this cache is used with, and no longer used.
     #[inline(always)]
-    pub(crate) unsafe fn push(&mut self, ptr: *mut u8, class: usize) -> bool {
-        debug_assert!(class < NUM_CLASSES);
-        // SAFETY: `class < NUM_CLASSES` (caller).
-        let list = unsafe { self.current.get_unchecked_mut(class) };
+    pub(crate) unsafe fn push(&mut self, ptr: *mut u8, list: ListOffset) -> bool {
+        let list = self.current_at(list);
         let b = ptr as *mut Block;
         if b == list.head {
             crate::os::fatal(
@@ -232,17 +241,15 @@ impl ThreadCache {
     }
 
     /// The push of a caller that must not make a call: puts `ptr` on
-    /// `class`'s current list and returns true if the list has room for it
+    /// `list`'s current list and returns true if the list has room for it
     /// without an overflow and `ptr` is not its head; returns false,
     /// changing nothing, otherwise.
     ///
     /// # Safety
     /// As [`Self::push`].
     #[inline(always)]
-    pub(crate) unsafe fn push_if_room(&mut self, ptr: *mut u8, class: usize) -> bool {
-        debug_assert!(class < NUM_CLASSES);
-        // SAFETY: `class < NUM_CLASSES` (caller).
-        let list = unsafe { self.current.get_unchecked_mut(class) };
+    pub(crate) unsafe fn push_if_room(&mut self, ptr: *mut u8, list: ListOffset) -> bool {
+        let list = self.current_at(list);
         let b = ptr as *mut Block;
         // A block that is already the head (an immediate double free) goes
         // the way of a full list: to [`Self::push`], which diagnoses it.
@@ -263,8 +270,8 @@ impl ThreadCache {
     /// `class < NUM_CLASSES`; this cache is only ever used with `central`.
     #[inline(always)]
     pub(crate) unsafe fn alloc(&mut self, central: &CentralHeap, class: usize) -> *mut u8 {
-        // SAFETY: forwarded precondition.
-        let b = unsafe { self.pop(class) };
+        debug_assert!(class < NUM_CLASSES);
+        let b = self.pop(ListOffset::of_class(class));
         if !b.is_null() {
             return b;
         }
@@ -281,7 +288,7 @@ impl ThreadCache {
     #[inline(always)]
     pub(crate) unsafe fn free(&mut self, central: &CentralHeap, ptr: *mut u8, class: usize) {
         // SAFETY: forwarded precondition.
-        if unsafe { self.push(ptr, class) } {
+        if unsafe { self.push(ptr, ListOffset::of_class(class)) } {
             // SAFETY: forwarded precondition.
             unsafe { self.overflow(central, class) };
         }

@@ -19,7 +19,7 @@
 use crate::cache::ThreadCache;
 use crate::central::{CentralHeap, Kind, LARGE_MAX};
 use crate::region::Block;
-use crate::size_class::{SMALL_MAX, class_for};
+use crate::size_class::{ListOffset, SMALL_MAX, class_for, list_offset_for};
 use core::ptr;
 
 /// Which central heap a thread uses, and how it finds its cache.
@@ -52,7 +52,7 @@ pub(crate) trait Binding {
     /// [`CentralHeap::classify`]", which knows every block and diagnoses
     /// every bad pointer. Only the process-wide heap has such a lookup.
     #[inline(always)]
-    fn small_class(&self, _ptr: *const u8) -> Option<usize> {
+    fn small_class(&self, _ptr: *const u8) -> Option<ListOffset> {
         None
     }
 }
@@ -98,14 +98,11 @@ pub(crate) unsafe fn free_uncached(central: &CentralHeap, class: usize, ptr: *mu
 /// failure.
 #[inline(always)]
 pub(crate) fn alloc<B: Binding>(b: &B, size: usize, align: usize) -> *mut u8 {
-    match class_for(size, align) {
-        Some(class) => {
-            // SAFETY: `class_for` gives a valid class.
-            match b.fast(|c| unsafe { c.pop(class) }) {
-                Some(p) if !p.is_null() => p,
-                _ => alloc_slow(b, class),
-            }
-        }
+    match list_offset_for(size, align) {
+        Some(list) => match b.fast(|c| c.pop(list)) {
+            Some(p) if !p.is_null() => p,
+            _ => alloc_slow(b, list.class()),
+        },
         None => b.central().alloc_large(size, align),
     }
 }
@@ -116,11 +113,8 @@ pub(crate) fn alloc<B: Binding>(b: &B, size: usize, align: usize) -> *mut u8 {
 /// [`alloc`].
 #[inline(always)]
 pub(crate) fn alloc_without_call<B: Binding>(b: &B, size: usize, align: usize) -> *mut u8 {
-    match class_for(size, align) {
-        // SAFETY: `class_for` gives a valid class.
-        Some(class) => b
-            .fast(|c| unsafe { c.pop(class) })
-            .unwrap_or(ptr::null_mut()),
+    match list_offset_for(size, align) {
+        Some(list) => b.fast(|c| c.pop(list)).unwrap_or(ptr::null_mut()),
         None => ptr::null_mut(),
     }
 }
@@ -136,19 +130,19 @@ fn alloc_slow<B: Binding>(b: &B, class: usize) -> *mut u8 {
     )
 }
 
-/// Frees a small block of `class`.
+/// Frees a small block of `list`'s class.
 ///
 /// # Safety
-/// `ptr` is a live block of `class` of this binding's heap, not used
-/// afterwards.
+/// `ptr` is a live block of `list`'s class of this binding's heap, not
+/// used afterwards.
 #[inline(always)]
-unsafe fn free_small<B: Binding>(b: &B, ptr: *mut u8, class: usize) {
-    // SAFETY: the block is ours to push, of a valid class (caller).
-    match b.fast(|c| unsafe { c.push(ptr, class) }) {
+unsafe fn free_small<B: Binding>(b: &B, ptr: *mut u8, list: ListOffset) {
+    // SAFETY: the block is ours to push, of the list's class (caller).
+    match b.fast(|c| unsafe { c.push(ptr, list) }) {
         Some(false) => {}
-        Some(true) => overflow_slow(b, class),
+        Some(true) => overflow_slow(b, list.class()),
         // SAFETY: forwarded precondition.
-        None => unsafe { free_slow(b, ptr, class) },
+        None => unsafe { free_slow(b, ptr, list.class()) },
     }
 }
 
@@ -184,9 +178,9 @@ fn overflow_slow<B: Binding>(b: &B, class: usize) {
 /// binding and is not used afterwards.
 #[inline(always)]
 pub(crate) unsafe fn dealloc_sized<B: Binding>(b: &B, ptr: *mut u8, size: usize, align: usize) {
-    match class_for(size, align) {
+    match list_offset_for(size, align) {
         // SAFETY: forwarded precondition.
-        Some(class) => unsafe { free_small(b, ptr, class) },
+        Some(list) => unsafe { free_small(b, ptr, list) },
         // SAFETY: forwarded precondition.
         None => unsafe { free_big(b, ptr) },
     }
@@ -209,7 +203,7 @@ unsafe fn free_big<B: Binding>(b: &B, ptr: *mut u8) {
 unsafe fn free_kind<B: Binding>(b: &B, ptr: *mut u8, kind: Kind) {
     match kind {
         // SAFETY: `classify` found a live block of `class` at `ptr`.
-        Kind::Small(class) => unsafe { free_small(b, ptr, class) },
+        Kind::Small(class) => unsafe { free_small(b, ptr, ListOffset::of_class(class)) },
         // SAFETY: `kind` came from `classify(ptr)` of a live block.
         _ => unsafe { b.central().free_big(kind) },
     }
@@ -221,9 +215,10 @@ unsafe fn free_kind<B: Binding>(b: &B, ptr: *mut u8, kind: Kind) {
 /// `ptr` is null or a live block of this heap not used afterwards.
 #[inline]
 pub(crate) unsafe fn free<B: Binding>(b: &B, ptr: *mut u8) {
-    if let Some(class) = b.small_class(ptr) {
-        // SAFETY: forwarded precondition; the lookup found a block of `class`.
-        return unsafe { free_small(b, ptr, class) };
+    if let Some(list) = b.small_class(ptr) {
+        // SAFETY: forwarded precondition; the lookup found a block of the
+        // list's class.
+        return unsafe { free_small(b, ptr, list) };
     }
     if ptr.is_null() {
         return;
@@ -244,8 +239,9 @@ pub(crate) unsafe fn free<B: Binding>(b: &B, ptr: *mut u8) {
 #[inline(always)]
 pub(crate) unsafe fn free_without_call<B: Binding>(b: &B, ptr: *mut u8) -> bool {
     match b.small_class(ptr) {
-        // SAFETY: forwarded precondition; the lookup found a block of `class`.
-        Some(class) => b.fast(|c| unsafe { c.push_if_room(ptr, class) }) == Some(true),
+        // SAFETY: forwarded precondition; the lookup found a block of the
+        // list's class.
+        Some(list) => b.fast(|c| unsafe { c.push_if_room(ptr, list) }) == Some(true),
         None => false,
     }
 }

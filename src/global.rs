@@ -89,7 +89,7 @@ impl Binding for ProcessBinding {
     }
 
     #[inline(always)]
-    fn small_class(&self, ptr: *const u8) -> Option<usize> {
+    fn small_class(&self, ptr: *const u8) -> Option<crate::size_class::ListOffset> {
         crate::region::process_small_class(ptr)
     }
 }

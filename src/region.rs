@@ -36,6 +36,7 @@
 //! any memalloc heap has its header at that chunk. It is what lets `free`
 //! reject a pointer it never handed out without touching unmapped memory.
 
+use crate::size_class::{LIST_STRIDE, ListOffset, NUM_CLASSES};
 use crate::sync::atomic::Ordering;
 use core::ptr;
 use core::sync::atomic::{AtomicU16, AtomicU64};
@@ -132,8 +133,8 @@ pub struct PageDesc {
     /// Small span: whether it is on its class's partial list.
     pub in_partial: bool,
     /// Every page, read by the lock-free `free` of the process-wide heap
-    /// ([`process_small_class`]): `(class + 1) | (i << 8)` on page `i` of a
-    /// small span of `class`, 0 on every other page. Set when the span is
+    /// ([`process_small_class`]): [`small_page_mark`]`(class, i)` on page
+    /// `i` of a small span of `class`, 0 on every other page. Set when the span is
     /// marked small and cleared before its pages go back to the page heap,
     /// so it never changes while a live block lies in the page.
     pub small_page: u16,
@@ -324,7 +325,7 @@ pub fn unregister_process_region(base: usize) {
 /// see [`SizeClass::start_inv`](crate::size_class::SizeClass::start_inv)
 /// and [`BLOCK_START`](crate::size_class::BLOCK_START).
 #[inline(always)]
-pub fn process_small_class(ptr: *const u8) -> Option<usize> {
+pub fn process_small_class(ptr: *const u8) -> Option<ListOffset> {
     let addr = ptr as usize;
     let npages = process_entry(addr >> REGION_SHIFT)?.load(Ordering::Relaxed) as usize;
     let page = (addr >> PAGE_SHIFT) & (MAX_REGION_PAGES - 1);
@@ -338,23 +339,47 @@ pub fn process_small_class(ptr: *const u8) -> Option<usize> {
     // does not change (`PageDesc` invariant); for an invalid pointer the
     // read is of mapped memory of ours and the checks below reject it
     // unless it is a block start.
-    let info = unsafe { (*RegionHeader::desc(r, page)).small_page } as usize;
-    // `class + 1`, or 0 for a page of no small span, whose entry (like
-    // those past the last class) accepts no offset: no separate test.
-    let mark = info & 63;
-    let check = &crate::size_class::BLOCK_START[mark];
+    let mark = unsafe { (*RegionHeader::desc(r, page)).small_page } as usize;
+    // `(class + 1) × 16`, the byte offset of the class's check in
+    // BLOCK_START, or 0 for a page of no small span, whose entry (like those
+    // past the last class) accepts no offset: no separate test.
+    let check_at = mark & MARK_CHECK_BITS;
+    // SAFETY: `check_at` < 1024 is a multiple of 16, the offset of an
+    // entry of the 64 × 16-byte table.
+    let check = unsafe {
+        &*(core::ptr::addr_of!(crate::size_class::BLOCK_START) as *const u8)
+            .add(check_at)
+            .cast::<crate::size_class::BlockStart>()
+    };
     // Offset from the span's first page: within-page offset plus the
     // pages before this one.
-    let offset = (addr & (PAGE_SIZE - 1)) + ((info >> 8) << PAGE_SHIFT);
+    let offset = (addr & (PAGE_SIZE - 1)) + ((mark >> MARK_PAGE_SHIFT) << PAGE_SHIFT);
     if (offset as u64)
         .wrapping_mul(check.inv)
         .rotate_right(check.shift)
         < check.blocks as u64
     {
-        Some(mark - 1)
+        // `(class + 1) × 16 − 16` is the class's list offset.
+        Some(ListOffset::of_class(check_at / LIST_STRIDE - 1))
     } else {
         None
     }
+}
+
+/// Bits of a page's `small_page` mark that hold `(class + 1) × 16`.
+const MARK_CHECK_BITS: usize = 0x3f0;
+/// Where a mark holds the page's index in its span (6 bits).
+const MARK_PAGE_SHIFT: u32 = 10;
+const _: () = assert!((NUM_CLASSES + 1) * LIST_STRIDE <= MARK_CHECK_BITS);
+const _: () = assert!(crate::size_class::MAX_SPAN_PAGES <= 1 << (16 - MARK_PAGE_SHIFT));
+
+/// The `small_page` mark of page `page_in_span` of a small span of `class`:
+/// `(class + 1) × 16` (the byte offset of the class's entry in
+/// [`BLOCK_START`](crate::size_class::BLOCK_START), which is also 16 past
+/// the class's [`ListOffset`]) in bits 4–9, and the page's index in its
+/// span in bits 10–15.
+pub const fn small_page_mark(class: usize, page_in_span: usize) -> u16 {
+    (((class + 1) * LIST_STRIDE) | (page_in_span << MARK_PAGE_SHIFT)) as u16
 }
 
 /// Writes a fresh header at `base` (a new mapping of `map_size` bytes).
@@ -458,7 +483,7 @@ pub unsafe fn span_of(r: *mut RegionHeader, ptr: *const u8) -> *mut PageDesc {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::size_class::{CLASSES, NUM_CLASSES, SMALL_MAX, block_size};
+    use crate::size_class::{CLASSES, SMALL_MAX, block_size};
 
     #[test]
     fn the_process_lookup_confirms_exactly_the_block_starts_of_small_spans() {
@@ -473,7 +498,11 @@ mod tests {
             })
             .collect();
         for &(c, p) in &blocks {
-            assert_eq!(process_small_class(p), Some(c), "class {c}");
+            assert_eq!(
+                process_small_class(p),
+                Some(ListOffset::of_class(c)),
+                "class {c}"
+            );
             for off in [1, 8, 15, 16, 48, block_size(c) - 16, block_size(c) / 2] {
                 if off == 0 || off % block_size(c) == 0 {
                     continue;
@@ -504,7 +533,7 @@ mod tests {
             let last = end_of_blocks - block_size(c);
             assert_eq!(
                 process_small_class(last as *const u8),
-                Some(c),
+                Some(ListOffset::of_class(c)),
                 "last block of class {c}"
             );
         }

@@ -154,6 +154,19 @@ const fn build_table() -> [SizeClass; NUM_CLASSES] {
 /// The table, indexed by class.
 pub static CLASSES: [SizeClass; NUM_CLASSES] = build_table();
 
+/// The most pages any class's span has.
+pub const MAX_SPAN_PAGES: usize = {
+    let mut max = 0;
+    let mut c = 0;
+    while c < NUM_CLASSES {
+        if CLASSES[c].span_pages as usize > max {
+            max = CLASSES[c].span_pages as usize;
+        }
+        c += 1;
+    }
+    max
+};
+
 /// The block-start check of one class ([`SizeClass::start_inv`]), in 16
 /// bytes.
 #[derive(Clone, Copy, Debug)]
@@ -168,7 +181,8 @@ pub struct BlockStart {
 }
 
 /// The block-start checks indexed by `class + 1` (a page's `small_page`
-/// mark), for the lock-free `free`: entry 0 (a page of no small span) and
+/// mark holds `(class + 1) × 16`, the entry's byte offset), for the
+/// lock-free `free`: entry 0 (a page of no small span) and
 /// the entries past the last class accept no offset (`blocks == 0`), so
 /// the lookup needs no separate test for them.
 pub static BLOCK_START: [BlockStart; 64] = build_block_start();
@@ -194,15 +208,46 @@ const fn build_block_start() -> [BlockStart; 64] {
 /// Sizes up to this are classified by [`SMALL_LOOKUP`].
 const LOOKUP_MAX: usize = 1024;
 
-/// `SMALL_LOOKUP[(size + 15) / 16]` is the class of `size` for `size ≤ 1024`
-/// (65 bytes: one cache line and a bit).
-const SMALL_LOOKUP: [u8; LOOKUP_MAX / 16 + 1] = build_lookup();
+/// Bytes between two classes' entries in a thread cache's array of current
+/// lists (`cache::CurrentList` is this size; `cache.rs` asserts it).
+pub const LIST_STRIDE: usize = 16;
 
-const fn build_lookup() -> [u8; LOOKUP_MAX / 16 + 1] {
-    let mut t = [0u8; LOOKUP_MAX / 16 + 1];
+/// A small size class, held as the byte offset of its current list in a
+/// thread cache (`class × LIST_STRIDE`): the fast paths index the list
+/// with it directly, with no shift. Invariant: `class() < NUM_CLASSES`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListOffset(usize);
+
+impl ListOffset {
+    /// The offset of `class`'s list.
+    #[inline(always)]
+    pub const fn of_class(class: usize) -> Self {
+        debug_assert!(class < NUM_CLASSES);
+        ListOffset(class * LIST_STRIDE)
+    }
+
+    /// The class.
+    #[inline(always)]
+    pub const fn class(self) -> usize {
+        self.0 / LIST_STRIDE
+    }
+
+    /// The byte offset of the class's current list.
+    #[inline(always)]
+    pub const fn bytes(self) -> usize {
+        self.0
+    }
+}
+
+/// `SMALL_LOOKUP[(size + 15) / 16]` is the [`ListOffset`] (class × 16) of
+/// `size` for `size ≤ 1024` (130 bytes: about two cache lines).
+const SMALL_LOOKUP: [u16; LOOKUP_MAX / 16 + 1] = build_lookup();
+
+const fn build_lookup() -> [u16; LOOKUP_MAX / 16 + 1] {
+    let mut t = [0u16; LOOKUP_MAX / 16 + 1];
     let mut i = 1;
     while i < t.len() {
-        t[i] = class_by_arithmetic(i * 16) as u8;
+        t[i] = (class_by_arithmetic(i * 16) * LIST_STRIDE) as u16;
         i += 1;
     }
     t
@@ -227,7 +272,7 @@ const fn class_by_arithmetic(size: usize) -> usize {
 pub fn class_of(size: usize) -> usize {
     debug_assert!(size <= SMALL_MAX);
     if size <= LOOKUP_MAX {
-        SMALL_LOOKUP[(size + 15) >> 4] as usize
+        SMALL_LOOKUP[(size + 15) >> 4] as usize / LIST_STRIDE
     } else {
         let v = size - 1;
         let k = (usize::BITS - 1 - v.leading_zeros()) as usize; // 2^k ≤ v < 2^(k+1)
@@ -236,17 +281,17 @@ pub fn class_of(size: usize) -> usize {
     }
 }
 
-/// The class serving a request of `size` bytes aligned to `align`, if a
-/// size class can serve it at all.
+/// The class serving a request of `size` bytes aligned to `align`, as the
+/// offset of its current list, if a size class can serve it at all.
 #[inline(always)]
-pub fn class_for(size: usize, align: usize) -> Option<usize> {
+pub fn list_offset_for(size: usize, align: usize) -> Option<ListOffset> {
     if align <= 16 {
         // The table first: the common sizes pay one comparison, not two.
         if size <= LOOKUP_MAX {
-            return Some(SMALL_LOOKUP[(size + 15) >> 4] as usize);
+            return Some(ListOffset(SMALL_LOOKUP[(size + 15) >> 4] as usize));
         }
         if size <= SMALL_MAX {
-            return Some(class_of(size));
+            return Some(ListOffset::of_class(class_of(size)));
         }
         return None;
     }
@@ -255,10 +300,17 @@ pub fn class_for(size: usize, align: usize) -> Option<usize> {
     }
     let rounded = size.max(1).checked_add(align - 1)? & !(align - 1);
     if rounded <= SMALL_MAX {
-        Some(class_of(rounded))
+        Some(ListOffset::of_class(class_of(rounded)))
     } else {
         None
     }
+}
+
+/// The class serving a request of `size` bytes aligned to `align`, if a
+/// size class can serve it at all.
+#[inline(always)]
+pub fn class_for(size: usize, align: usize) -> Option<usize> {
+    list_offset_for(size, align).map(ListOffset::class)
 }
 
 /// Bytes per block of `class`.
@@ -319,6 +371,26 @@ mod tests {
             assert!(block_size(c) >= size, "size {size}");
             if c > 0 {
                 assert!(block_size(c - 1) < size.max(1), "size {size} not tight");
+            }
+        }
+    }
+
+    #[test]
+    fn the_list_offset_of_a_request_is_its_class_times_the_list_stride() {
+        for align in [1, 8, 16, 32, 4096, PAGE_SIZE, 2 * PAGE_SIZE] {
+            for size in (0..=SMALL_MAX + 64).chain([usize::MAX - 1, isize::MAX as usize]) {
+                let list = list_offset_for(size, align);
+                let rounded = size.max(1).checked_add(align - 1).map(|s| s & !(align - 1));
+                let expected = match rounded {
+                    Some(r) if r <= SMALL_MAX && align <= PAGE_SIZE => Some(class_of(r)),
+                    _ => None,
+                };
+                assert_eq!(list.map(ListOffset::class), expected, "{size} / {align}");
+                assert_eq!(class_for(size, align), expected);
+                if let Some(l) = list {
+                    assert_eq!(l.bytes(), l.class() * LIST_STRIDE);
+                    assert_eq!(ListOffset::of_class(l.class()), l);
+                }
             }
         }
     }

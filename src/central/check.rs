@@ -156,7 +156,7 @@ impl Everything<'_> {
                             return Err("page of a small span does not name its head");
                         }
                         let small_page = if (*d).kind == SPAN_SMALL {
-                            ((*d).class as u16 + 1) | (((i - p) as u16) << 8)
+                            crate::region::small_page_mark((*d).class as usize, i - p)
                         } else {
                             0
                         };

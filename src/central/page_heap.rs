@@ -475,7 +475,7 @@ impl PageState {
                 for i in 0..n {
                     let di = RegionHeader::desc(r, start + i);
                     (*di).span_start = start as u32;
-                    (*di).small_page = (class as u16 + 1) | ((i as u16) << 8);
+                    (*di).small_page = region::small_page_mark(class as usize, i);
                 }
             } else {
                 (*RegionHeader::desc(r, start + n - 1)).span_start = start as u32;
