@@ -1,16 +1,21 @@
 //! The process-wide heap's fast-path handle to a thread's cache: one
 //! pointer-sized thread-local word that holds the thread's [`CacheSlot`]
-//! while the slot is ACTIVE, and null in every other state.
+//! while the slot is ACTIVE, and the shared closed slot
+//! ([`CLOSED_SLOT`](crate::slot::CLOSED_SLOT)) in every other state.
 //!
 //! ```text
-//!   fast path:  p = word (one load, no call)
-//!               p null ─▶ slow path      p ─▶ CacheSlot (state ACTIVE) ─▶ pop / push
-//!   slow path:  word = null ; slot.slow(...) ; word = slot if ACTIVE
-//!   exit hook:  word = null ; slot.exit_flush(...)
+//!   fast path:  p = word (one load, no test, no call) ─▶ pop / push on p's lists
+//!               p = this thread's slot (ACTIVE): the cache's own lists
+//!               p = CLOSED_SLOT: every list empty and without room, so the
+//!                   pop and the push fail, write nothing ─▶ slow path
+//!   slow path:  word = CLOSED_SLOT ; slot.slow(...) ; word = slot if ACTIVE
+//!   exit hook:  word = CLOSED_SLOT ; slot.exit_flush(...)
 //! ```
 //!
-//! Why a word of its own: with it the fast path makes one load and one
-//! test, instead of loading the state and computing the cache's address.
+//! Why a word of its own: with it the fast path makes one load, instead of
+//! loading the state and computing the cache's address; and since the word
+//! is never null, the list's own test (empty for a pop, full for a push)
+//! is the only one.
 //! And the slot itself is a `thread_local!`, which a shared library
 //! reaches through the general-dynamic TLS model, a call to
 //! `__tls_get_addr` on every access. In the `override` build this word is
@@ -37,30 +42,34 @@
 //!   works).
 //!
 //! Invariant (`slot::ActiveWord`, kept by the slot's `*_through` methods,
-//! the only writers): the word is non-null only while its thread's slot is
-//! ACTIVE, and then it points to that slot. It is set only on the way out
-//! of a slow path that left the slot ACTIVE, and cleared before every slow
-//! path and before the exit flush, so a call that re-enters memalloc from
-//! inside a slow path sees null and never touches the cache in use.
+//! the only writers): the word names its thread's slot only while that slot
+//! is ACTIVE, and the closed slot otherwise (its initial value). It is set
+//! to the slot only on the way out of a slow path that left the slot
+//! ACTIVE, and back to the closed slot before every slow path and before
+//! the exit flush, so a call that re-enters memalloc from inside a slow
+//! path fails its fast path and never touches the cache in use.
 
 #[cfg(all(feature = "override", target_os = "linux", target_arch = "x86_64"))]
 mod imp {
-    use crate::slot::CacheSlot;
+    use crate::slot::{CLOSED_SLOT, CacheSlot};
     use core::arch::{asm, global_asm};
 
-    // One 8-byte, zero-initialised thread-local word. Hidden: it is not
-    // part of the library's interface, and every object file of this
-    // crate reaches it through the initial-exec GOT entry below.
+    // One 8-byte thread-local word whose initial value is the closed
+    // slot's address (a relocation in the TLS image, which the dynamic
+    // loader applies before any thread copies it). Hidden: it is not part
+    // of the library's interface, and every object file of this crate
+    // reaches it through the initial-exec GOT entry below.
     global_asm!(
-        ".pushsection .tbss.memalloc_active_slot,\"awT\",@nobits",
+        ".pushsection .tdata.memalloc_active_slot,\"awT\",@progbits",
         ".p2align 3",
         ".globl memalloc_active_slot",
         ".hidden memalloc_active_slot",
         ".type memalloc_active_slot,@object",
         ".size memalloc_active_slot,8",
         "memalloc_active_slot:",
-        ".zero 8",
+        ".quad {closed}",
         ".popsection",
+        closed = sym CLOSED_SLOT,
     );
 
     /// The word's value for the calling thread.
@@ -101,14 +110,14 @@ mod imp {
 
 #[cfg(not(all(feature = "override", target_os = "linux", target_arch = "x86_64")))]
 mod imp {
-    use crate::slot::CacheSlot;
+    use crate::slot::{CLOSED_SLOT, CacheSlot};
     use core::cell::Cell;
-    use core::ptr;
 
     std::thread_local! {
         /// The word, as an ordinary thread-local (no destructor, no lazy
-        /// initialisation: a plain TLS access).
-        static ACTIVE_SLOT: Cell<*const CacheSlot> = const { Cell::new(ptr::null()) };
+        /// initialisation: a plain TLS access), naming the closed slot at
+        /// thread start.
+        static ACTIVE_SLOT: Cell<*const CacheSlot> = const { Cell::new(&CLOSED_SLOT.0) };
     }
 
     /// The word's value for the calling thread.

@@ -187,45 +187,126 @@ impl ThreadCache {
         }
     }
 
-    /// The current list at `list` (no shift: the offset is in bytes).
+    /// A cache whose current lists are all *closed*: empty, with no room
+    /// (`head` null, `room == limit == 0`), so [`Self::pop_raw`] and
+    /// [`Self::push_raw`] fail on every list of it without writing
+    /// anything. The closed slot (`slot::CLOSED_SLOT`) holds one, shared by
+    /// every thread and never written.
+    pub(crate) const fn closed() -> Self {
+        ThreadCache {
+            current: [CurrentList {
+                head: ptr::null_mut(),
+                room: 0,
+                limit: 0,
+            }; NUM_CLASSES],
+            lists: initial_lists(),
+            capacity: 0,
+        }
+    }
+
+    /// The current list at `list` of the cache at `this` (no shift: the
+    /// offset is in bytes).
+    ///
+    /// # Safety
+    /// `this` points to a live cache.
     #[inline(always)]
-    fn current_at(&mut self, list: ListOffset) -> &mut CurrentList {
+    unsafe fn current_raw(this: *mut ThreadCache, list: ListOffset) -> *mut CurrentList {
         debug_assert!(list.class() < NUM_CLASSES);
         // SAFETY: `list.class() < NUM_CLASSES` (`ListOffset` invariant), so
         // the offset, a multiple of `LIST_STRIDE == size_of::<CurrentList>()`,
-        // names an element of `current`.
+        // names an element of `current`, inside the live cache (caller).
         unsafe {
-            &mut *(self.current.as_mut_ptr() as *mut u8)
+            (ptr::addr_of_mut!((*this).current) as *mut u8)
                 .add(list.bytes())
                 .cast::<CurrentList>()
         }
     }
 
-    /// The fast path's pop: a block of `list`'s class, or null if the
-    /// current list is empty. Makes no call.
+    /// The fast path's pop on the cache at `this`: a block of `list`'s
+    /// class, or null if the current list is empty (always, on a closed
+    /// cache). Makes no call, forms no reference, and writes only a list
+    /// with a block on it.
+    ///
+    /// # Safety
+    /// `this` points to a live cache, and the calling thread may write any
+    /// of its lists that has a block on it or room (that is, it owns the
+    /// cache, or the cache is closed).
     #[inline(always)]
-    pub(crate) fn pop(&mut self, list: ListOffset) -> *mut u8 {
-        let list = self.current_at(list);
-        let b = list.head;
-        if !b.is_null() {
-            // SAFETY: `b` heads this list, so it is a free block we own.
-            list.head = unsafe { (*b).next };
-            list.room += 1;
+    pub(crate) unsafe fn pop_raw(this: *mut ThreadCache, list: ListOffset) -> *mut u8 {
+        // SAFETY: a live cache (caller).
+        let list = unsafe { Self::current_raw(this, list) };
+        // SAFETY: `list` lies in the live cache; it is written only if it
+        // has a block, which the caller may then write.
+        unsafe {
+            let b = (*list).head;
+            if !b.is_null() {
+                // `b` heads this list, so it is a free block we own.
+                (*list).head = (*b).next;
+                (*list).room += 1;
+            }
+            b.cast()
         }
-        b.cast()
     }
 
-    /// The fast path's push: puts `ptr` on `list`'s current list and
-    /// returns whether that list is now over its limit (the caller then
-    /// runs [`Self::overflow`] on the slow path). Makes no call, except the
-    /// abort of an immediate double free.
+    /// The fast path's push on the cache at `this`: puts `ptr` on `list`'s
+    /// current list and returns true if the list has room for it without
+    /// an overflow and `ptr` is not its head; returns false, writing
+    /// nothing, otherwise (always, on a closed cache). The caller then
+    /// takes the slow path ([`Self::free`]: the push with its overflow, or
+    /// the diagnosis of an immediate double free). Makes no call and forms
+    /// no reference.
+    ///
+    /// # Safety
+    /// As [`Self::pop_raw`]; `ptr` is a block of `list`'s class handed out
+    /// by the central heap this cache is used with, and no longer used.
+    #[inline(always)]
+    pub(crate) unsafe fn push_raw(this: *mut ThreadCache, ptr: *mut u8, list: ListOffset) -> bool {
+        // SAFETY: a live cache (caller).
+        let list = unsafe { Self::current_raw(this, list) };
+        let b = ptr as *mut Block;
+        // SAFETY: `list` lies in the live cache; it is written only if it
+        // has room, which the caller may then write; the block is free and
+        // ours now, and its first word becomes the link.
+        unsafe {
+            if (*list).room <= 0 || b == (*list).head {
+                return false;
+            }
+            (*b).next = (*list).head;
+            (*list).head = b;
+            (*list).room -= 1;
+        }
+        true
+    }
+
+    /// [`Self::pop_raw`] on a cache the caller holds.
+    #[inline(always)]
+    pub(crate) fn pop(&mut self, list: ListOffset) -> *mut u8 {
+        // SAFETY: a live cache that the caller holds exclusively.
+        unsafe { Self::pop_raw(self, list) }
+    }
+
+    /// [`Self::push_raw`] on a cache the caller holds.
     ///
     /// # Safety
     /// `ptr` is a block of `list`'s class handed out by the central heap
     /// this cache is used with, and no longer used.
     #[inline(always)]
-    pub(crate) unsafe fn push(&mut self, ptr: *mut u8, list: ListOffset) -> bool {
-        let list = self.current_at(list);
+    pub(crate) unsafe fn push_if_room(&mut self, ptr: *mut u8, list: ListOffset) -> bool {
+        // SAFETY: a live cache that the caller holds exclusively; forwarded
+        // precondition.
+        unsafe { Self::push_raw(self, ptr, list) }
+    }
+
+    /// The slow path's push: puts `ptr` on `list`'s current list and
+    /// returns whether that list is now over its limit (the caller then
+    /// runs [`Self::overflow`]). Aborts on an immediate double free.
+    ///
+    /// # Safety
+    /// `ptr` is a block of `list`'s class handed out by the central heap
+    /// this cache is used with, and no longer used.
+    unsafe fn push(&mut self, ptr: *mut u8, list: ListOffset) -> bool {
+        // SAFETY: `list.class() < NUM_CLASSES`; a live cache we hold.
+        let list = unsafe { &mut *Self::current_raw(self, list) };
         let b = ptr as *mut Block;
         if b == list.head {
             crate::os::fatal(
@@ -238,29 +319,6 @@ impl ThreadCache {
         list.head = b;
         list.room -= 1;
         list.room < 0
-    }
-
-    /// The push of a caller that must not make a call: puts `ptr` on
-    /// `list`'s current list and returns true if the list has room for it
-    /// without an overflow and `ptr` is not its head; returns false,
-    /// changing nothing, otherwise.
-    ///
-    /// # Safety
-    /// As [`Self::push`].
-    #[inline(always)]
-    pub(crate) unsafe fn push_if_room(&mut self, ptr: *mut u8, list: ListOffset) -> bool {
-        let list = self.current_at(list);
-        let b = ptr as *mut Block;
-        // A block that is already the head (an immediate double free) goes
-        // the way of a full list: to [`Self::push`], which diagnoses it.
-        if list.room <= 0 || b == list.head {
-            return false;
-        }
-        // SAFETY: the block is free and ours now; its first word becomes the link.
-        unsafe { (*b).next = list.head };
-        list.head = b;
-        list.room -= 1;
-        true
     }
 
     /// Pops a block of `class`, refilling on a miss.

@@ -5,7 +5,7 @@
 //!   Heap (GlobalAlloc + methods) ┼─ front::* ──┤
 //!   C ABI (ma_*)                 ┘             └─ Heap's per-thread cache list
 //!
-//!   fast:  b.fast(pop / push)                 (no call, no lock)
+//!   fast:  b.pop_fast / b.push_fast           (no call, no lock)
 //!   slow:  b.slow(with, without) ─▶ bind if FRESH, mark BUSY, refill /
 //!          overflow on the cache, back to ACTIVE; or `without`: straight
 //!          to the central heap (BINDING, BUSY, DEAD: a re-entrant call, an
@@ -24,19 +24,29 @@ use core::ptr;
 
 /// Which central heap a thread uses, and how it finds its cache.
 ///
-/// Contract: [`Binding::fast`] runs its closure on the thread's cache only
-/// while the binding is ACTIVE, and the closure (one pop or push) makes no
-/// call; [`Binding::slow`] marks the binding BUSY for the whole of `with`,
-/// so a call that re-enters memalloc from inside `with` gets `None` from
-/// `fast` and `without` from `slow`: the outer `&mut ThreadCache` stays
-/// unique.
+/// Contract: [`Binding::pop_fast`] and [`Binding::push_fast`] touch the
+/// thread's cache only while the binding is ACTIVE, with one pop or push
+/// and no call, and otherwise fail having written nothing;
+/// [`Binding::slow`] marks the binding BUSY for the whole of `with`, so a
+/// call that re-enters memalloc from inside `with` fails its fast path and
+/// gets `without` from `slow`: the outer `&mut ThreadCache` stays unique.
 pub(crate) trait Binding {
     /// The central heap behind this binding.
     fn central(&self) -> &CentralHeap;
 
-    /// Runs `f` on this thread's cache if it is bound and no slow path is
-    /// running on it; `None` otherwise. `f` must make no call.
-    fn fast<R>(&self, f: impl FnOnce(&mut ThreadCache) -> R) -> Option<R>;
+    /// Pops a block of `list`'s class from this thread's cache
+    /// ([`ThreadCache::pop`]) if it is bound and no slow path is running on
+    /// it; null otherwise, or on an empty list. Makes no call.
+    fn pop_fast(&self, list: ListOffset) -> *mut u8;
+
+    /// Pushes `ptr` on this thread's cache ([`ThreadCache::push_if_room`])
+    /// if it is bound, no slow path is running on it, and the list has
+    /// room; false, having written nothing, otherwise. Makes no call.
+    ///
+    /// # Safety
+    /// `ptr` is a live block of `list`'s class of this binding's heap, not
+    /// used afterwards.
+    unsafe fn push_fast(&self, ptr: *mut u8, list: ListOffset) -> bool;
 
     /// The slow path: binds the thread on first use, then runs `with` on
     /// its cache with the binding marked BUSY, or `without` if the thread
@@ -99,10 +109,14 @@ pub(crate) unsafe fn free_uncached(central: &CentralHeap, class: usize, ptr: *mu
 #[inline(always)]
 pub(crate) fn alloc<B: Binding>(b: &B, size: usize, align: usize) -> *mut u8 {
     match list_offset_for(size, align) {
-        Some(list) => match b.fast(|c| c.pop(list)) {
-            Some(p) if !p.is_null() => p,
-            _ => alloc_slow(b, list.class()),
-        },
+        Some(list) => {
+            let p = b.pop_fast(list);
+            if p.is_null() {
+                alloc_slow(b, list.class())
+            } else {
+                p
+            }
+        }
         None => b.central().alloc_large(size, align),
     }
 }
@@ -114,7 +128,7 @@ pub(crate) fn alloc<B: Binding>(b: &B, size: usize, align: usize) -> *mut u8 {
 #[inline(always)]
 pub(crate) fn alloc_without_call<B: Binding>(b: &B, size: usize, align: usize) -> *mut u8 {
     match list_offset_for(size, align) {
-        Some(list) => b.fast(|c| c.pop(list)).unwrap_or(ptr::null_mut()),
+        Some(list) => b.pop_fast(list),
         None => ptr::null_mut(),
     }
 }
@@ -138,11 +152,9 @@ fn alloc_slow<B: Binding>(b: &B, class: usize) -> *mut u8 {
 #[inline(always)]
 unsafe fn free_small<B: Binding>(b: &B, ptr: *mut u8, list: ListOffset) {
     // SAFETY: the block is ours to push, of the list's class (caller).
-    match b.fast(|c| unsafe { c.push(ptr, list) }) {
-        Some(false) => {}
-        Some(true) => overflow_slow(b, list.class()),
-        // SAFETY: forwarded precondition.
-        None => unsafe { free_slow(b, ptr, list.class()) },
+    if !unsafe { b.push_fast(ptr, list) } {
+        // SAFETY: forwarded precondition; the fast path wrote nothing.
+        unsafe { free_slow(b, ptr, list.class()) }
     }
 }
 
@@ -154,19 +166,6 @@ unsafe fn free_slow<B: Binding>(b: &B, ptr: *mut u8, class: usize) {
         |cache, central| unsafe { cache.free(central, ptr, class) },
         // SAFETY: forwarded precondition.
         |central| unsafe { free_uncached(central, class, ptr) },
-    )
-}
-
-#[cold]
-#[inline(never)]
-fn overflow_slow<B: Binding>(b: &B, class: usize) {
-    b.slow(
-        // SAFETY: a valid class; the binding pairs this cache with this
-        // central heap.
-        |cache, central| unsafe { cache.overflow(central, class) },
-        // Unreachable in practice (the push just found the cache ACTIVE);
-        // an over-full list is harmless and goes back at the next flush.
-        |_| {},
     )
 }
 
@@ -241,7 +240,7 @@ pub(crate) unsafe fn free_without_call<B: Binding>(b: &B, ptr: *mut u8) -> bool 
     match b.small_class(ptr) {
         // SAFETY: forwarded precondition; the lookup found a block of the
         // list's class.
-        Some(list) => b.fast(|c| unsafe { c.push_if_room(ptr, list) }) == Some(true),
+        Some(list) => unsafe { b.push_fast(ptr, list) },
         None => false,
     }
 }

@@ -1,7 +1,7 @@
 //! The process-wide heap: `Memalloc`, the malloc-style functions, `stats`.
 //!
 //! ```text
-//!  thread A: word (active_slot) ──▶ SLOT while ACTIVE, null otherwise
+//!  thread A: word (active_slot) ──▶ SLOT while ACTIVE, CLOSED_SLOT otherwise
 //!            SLOT (#[thread_local] via const thread_local!, no destructor)
 //!            ├─ state: FRESH → BINDING → ACTIVE ⇄ BUSY → DEAD
 //!            └─ cache: ThreadCache ─────┐
@@ -23,7 +23,8 @@
 //! that re-enters memalloc meanwhile is served by the central heap and
 //! never touches the cache in use (`front::Binding`). The fast path
 //! reaches the cache through the thread's active-slot word, which names the
-//! slot only while it is ACTIVE (`active_slot`: one load and one test, and
+//! slot only while it is ACTIVE and otherwise a shared closed slot whose
+//! lists are all empty and full (`active_slot`: one load and no test, and
 //! in the `override` library an initial-exec access instead of a call to
 //! `__tls_get_addr`). This measured faster than a `ThreadLocal` lookup (no
 //! thread-id fetch and bucket index on every call) and is sound because the
@@ -37,6 +38,7 @@ use crate::active_slot;
 use crate::cache::ThreadCache;
 use crate::central::{BIN_COUNT, CentralHeap};
 use crate::front::{self, Binding, MALLOC_ALIGN};
+use crate::size_class::ListOffset;
 use crate::slot::{ActiveWord, CacheSlot};
 use crate::stats::{BinLine, Stats};
 use crate::thread_exit::ExitHook;
@@ -67,8 +69,15 @@ impl Binding for ProcessBinding {
     }
 
     #[inline(always)]
-    fn fast<R>(&self, f: impl FnOnce(&mut ThreadCache) -> R) -> Option<R> {
-        CacheSlot::fast_through(&ThreadWord, f)
+    fn pop_fast(&self, list: ListOffset) -> *mut u8 {
+        CacheSlot::pop_through(&ThreadWord, list)
+    }
+
+    #[inline(always)]
+    unsafe fn push_fast(&self, ptr: *mut u8, list: ListOffset) -> bool {
+        // SAFETY: forwarded precondition; the slot is only ever used with
+        // GLOBAL_CENTRAL.
+        unsafe { CacheSlot::push_through(&ThreadWord, ptr, list) }
     }
 
     #[inline(always)]
@@ -89,7 +98,7 @@ impl Binding for ProcessBinding {
     }
 
     #[inline(always)]
-    fn small_class(&self, ptr: *const u8) -> Option<crate::size_class::ListOffset> {
+    fn small_class(&self, ptr: *const u8) -> Option<ListOffset> {
         crate::region::process_small_class(ptr)
     }
 }

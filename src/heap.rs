@@ -33,7 +33,7 @@ use crate::central::{BIN_COUNT, CentralHeap};
 use crate::front::state::{ACTIVE, BUSY, DEAD, FRESH};
 use crate::front::{self, Binding, MALLOC_ALIGN};
 use crate::region::Block;
-use crate::size_class::{block_size, class_of};
+use crate::size_class::{ListOffset, block_size, class_of};
 use crate::slot::enter_slow_path;
 use crate::stats::{BinLine, Stats};
 #[cfg(unix)]
@@ -654,8 +654,17 @@ impl Binding for Heap {
     }
 
     #[inline(always)]
-    fn fast<R>(&self, f: impl FnOnce(&mut ThreadCache) -> R) -> Option<R> {
-        THREAD_HEAPS.with(|me| self.fast_in(me, f))
+    fn pop_fast(&self, list: ListOffset) -> *mut u8 {
+        THREAD_HEAPS
+            .with(|me| self.fast_in(me, |c| c.pop(list)))
+            .unwrap_or(core::ptr::null_mut())
+    }
+
+    #[inline(always)]
+    unsafe fn push_fast(&self, ptr: *mut u8, list: ListOffset) -> bool {
+        // SAFETY: forwarded precondition.
+        THREAD_HEAPS.with(|me| self.fast_in(me, |c| unsafe { c.push_if_room(ptr, list) }))
+            == Some(true)
     }
 
     #[inline(always)]

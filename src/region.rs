@@ -327,11 +327,12 @@ pub fn unregister_process_region(base: usize) {
 #[inline(always)]
 pub fn process_small_class(ptr: *const u8) -> Option<ListOffset> {
     let addr = ptr as usize;
-    let npages = process_entry(addr >> REGION_SHIFT)?.load(Ordering::Relaxed) as usize;
-    let page = (addr >> PAGE_SHIFT) & (MAX_REGION_PAGES - 1);
+    let npages = u32::from(process_entry(addr >> REGION_SHIFT)?.load(Ordering::Relaxed));
+    let page = (addr >> PAGE_SHIFT) as u32 & (MAX_REGION_PAGES as u32 - 1);
     if page >= npages {
         return None;
     }
+    let page = page as usize;
     let r = (addr & !(REGION_ALIGN - 1)) as *mut RegionHeader;
     // SAFETY: the entry is non-zero only while the process-wide heap's page
     // region of `npages` pages lives at `r`, and `page < npages`, so the
@@ -353,12 +354,9 @@ pub fn process_small_class(ptr: *const u8) -> Option<ListOffset> {
     };
     // Offset from the span's first page: within-page offset plus the
     // pages before this one.
-    let offset = (addr & (PAGE_SIZE - 1)) + ((mark >> MARK_PAGE_SHIFT) << PAGE_SHIFT);
-    if (offset as u64)
-        .wrapping_mul(check.inv)
-        .rotate_right(check.shift)
-        < check.blocks as u64
-    {
+    // Below `MAX_SPAN_PAGES × PAGE_SIZE`, so 32 bits do.
+    let offset = ((addr & (PAGE_SIZE - 1)) + ((mark >> MARK_PAGE_SHIFT) << PAGE_SHIFT)) as u32;
+    if offset.wrapping_mul(check.inv).rotate_right(check.shift) < check.blocks {
         // `(class + 1) × 16 − 16` is the class's list offset.
         Some(ListOffset::of_class(check_at / LIST_STRIDE - 1))
     } else {

@@ -55,14 +55,17 @@ pub struct SizeClass {
     /// [`block_index`]).
     pub div_magic: u64,
     /// With `block_size = 2^start_shift · m` (`m` odd), `start_inv` is
-    /// `m⁻¹ mod 2^64`. For an offset from the span's start,
+    /// `m⁻¹ mod 2^32`. For an offset from the span's start (below
+    /// [`MAX_SPAN_PAGES`] pages, so below 2^16), the 32-bit
     /// `(offset · start_inv).rotate_right(start_shift)` is the block index
-    /// if the offset is a multiple of the block size, and at least
-    /// `2^64 / block_size` otherwise (multiplying by an odd number is a
-    /// bijection mod 2^64 that keeps the trailing zeros, and maps the
-    /// multiples of `m` onto the small numbers). So one comparison with
-    /// `blocks_per_span` says whether the offset is a block start.
-    pub start_inv: u64,
+    /// if the offset is a multiple of the block size, and far above any
+    /// block count otherwise (multiplying by an odd number is a bijection
+    /// mod 2^32 that keeps the trailing zeros, which the rotation sends to
+    /// the top, and maps the multiples of `m` onto the small numbers and
+    /// the rest to at least about `2^(32 − start_shift) / m`). So one
+    /// comparison with `blocks_per_span` says whether the offset is a
+    /// block start; a unit test checks every offset of every class.
+    pub start_inv: u32,
     /// See `start_inv`.
     pub start_shift: u32,
 }
@@ -143,7 +146,7 @@ const fn build_table() -> [SizeClass; NUM_CLASSES] {
             blocks_per_span: (pages * PAGE_SIZE / block) as u32,
             batch: batch as u32,
             div_magic: (1u64 << 40).div_ceil(block as u64),
-            start_inv: odd_inverse((block >> block.trailing_zeros()) as u64),
+            start_inv: odd_inverse((block >> block.trailing_zeros()) as u64) as u32,
             start_shift: block.trailing_zeros(),
         };
         c += 1;
@@ -166,6 +169,8 @@ pub const MAX_SPAN_PAGES: usize = {
     }
     max
 };
+// The block-start check's 32-bit arithmetic (`SizeClass::start_inv`).
+const _: () = assert!(MAX_SPAN_PAGES * PAGE_SIZE <= 1 << 16);
 
 /// The block-start check of one class ([`SizeClass::start_inv`]), in 16
 /// bytes.
@@ -173,7 +178,7 @@ pub const MAX_SPAN_PAGES: usize = {
 #[repr(C, align(16))]
 pub struct BlockStart {
     /// [`SizeClass::start_inv`].
-    pub inv: u64,
+    pub inv: u32,
     /// [`SizeClass::blocks_per_span`] (0: accepts nothing).
     pub blocks: u32,
     /// [`SizeClass::start_shift`].
@@ -290,11 +295,15 @@ pub fn list_offset_for(size: usize, align: usize) -> Option<ListOffset> {
         if size <= LOOKUP_MAX {
             return Some(ListOffset(SMALL_LOOKUP[(size + 15) >> 4] as usize));
         }
+        // Not cold, but laid out after the table's case, so that case runs
+        // straight into the list access with no jump.
+        core::hint::cold_path();
         if size <= SMALL_MAX {
             return Some(ListOffset::of_class(class_of(size)));
         }
         return None;
     }
+    core::hint::cold_path();
     if align > PAGE_SIZE {
         return None;
     }
@@ -328,13 +337,17 @@ mod tests {
         for (c, class) in CLASSES.iter().enumerate() {
             let size = class.block_size as usize;
             let span = class.span_pages as usize * PAGE_SIZE;
-            for offset in (0..span + 2 * size).chain([usize::MAX >> 1, usize::MAX - 15]) {
+            assert!(span <= 1 << 16, "offsets in a span fit the check's range");
+            // Every offset a span can have, and well beyond.
+            for offset in
+                (0..(1 << 17) + 2 * size).chain([u32::MAX as usize >> 1, u32::MAX as usize])
+            {
                 let is_start = offset % size == 0 && offset / size < class.blocks_per_span as usize;
-                let q = (offset as u64)
+                let q = (offset as u32)
                     .wrapping_mul(class.start_inv)
                     .rotate_right(class.start_shift);
                 assert_eq!(
-                    q < class.blocks_per_span as u64,
+                    q < class.blocks_per_span,
                     is_start,
                     "class {c} offset {offset}"
                 );

@@ -8,7 +8,8 @@
 //!
 //!   ACTIVE   fast path: one pop or push on the cache (makes no call),
 //!            found through the thread's active-slot word, which names
-//!            the slot only in this state
+//!            the slot only in this state, and the closed slot (every
+//!            list empty and full at once) in every other
 //!   BUSY     one slow path owns the cache (refill, overflow, scavenge, flush)
 //!   BINDING, BUSY, DEAD: every call goes straight to the central heap, so a
 //!            call that re-enters memalloc never touches the cache in use,
@@ -25,15 +26,18 @@ use crate::cache::ThreadCache;
 use crate::central::CentralHeap;
 use crate::front::state::{ACTIVE, BINDING, BUSY, DEAD, FRESH};
 use crate::reentry::{self, Site};
+use crate::size_class::ListOffset;
 use crate::sync::UnsafeCell;
 use core::cell::Cell;
 
 /// One thread's cache and binding state.
 ///
-/// Invariant: only its own thread touches it. `cache` is referenced only
-/// inside [`CacheSlot::fast_through`] while `state == ACTIVE` (one pop or push, no
-/// call) or inside the `with` of the one slow path that moved the state to
-/// BUSY or DEAD; in every other state no reference to it exists.
+/// Invariant: only its own thread touches it (the shared
+/// [`CLOSED_SLOT`] excepted, which nobody writes). `cache` is accessed only
+/// inside [`CacheSlot::pop_through`] and [`CacheSlot::push_through`] while
+/// `state == ACTIVE` (one pop or push through a raw pointer, no call) or
+/// inside the `with` of the one slow path that moved the state to BUSY or
+/// DEAD; in every other state no reference to it exists.
 pub(crate) struct CacheSlot {
     state: Cell<u8>,
     cache: UnsafeCell<ThreadCache>,
@@ -64,33 +68,59 @@ impl CacheSlot {
         self.state.get()
     }
 
-    /// The fast path through a thread's active-slot word: runs `f` on the
-    /// cache of the slot the word names, or returns `None` if it is null,
-    /// without looking at any state. `f` must make no call that can
-    /// re-enter memalloc.
-    #[inline(always)]
-    pub(crate) fn fast_through<R>(
-        word: &impl ActiveWord,
-        f: impl FnOnce(&mut ThreadCache) -> R,
-    ) -> Option<R> {
-        let slot = word.get();
-        if slot.is_null() {
-            return None;
-        }
-        // SAFETY: a non-null word names this thread's slot, which is
-        // ACTIVE and inside no slow path (`ActiveWord` invariant), so no
-        // other reference to the cache exists (slot invariant).
-        unsafe {
-            debug_assert_eq!((*slot).state.get(), ACTIVE);
-            Some((*slot).cache.with_mut(|c| f(&mut *c)))
+    /// The closed slot's value (see [`CLOSED_SLOT`]): DEAD, with a closed
+    /// cache.
+    const fn closed() -> Self {
+        CacheSlot {
+            state: Cell::new(DEAD),
+            cache: UnsafeCell::new(ThreadCache::closed()),
         }
     }
 
-    /// [`Self::slow`] for a binding whose fast path is
-    /// [`Self::fast_through`] `word`: the word is null for the whole slow
-    /// path (so a call that re-enters meanwhile takes the slow path too,
-    /// and finds the slot BINDING or BUSY), and names this slot afterwards
-    /// if the slot is ACTIVE.
+    /// The fast path's pop through a thread's active-slot word: a block of
+    /// `list`'s class from the cache of the slot the word names, or null
+    /// (an empty list, or the closed slot: the thread's slot is not
+    /// ACTIVE). One load of the word, no test of it, no call.
+    #[inline(always)]
+    pub(crate) fn pop_through(word: &impl ActiveWord, list: ListOffset) -> *mut u8 {
+        let slot = word.get();
+        // SAFETY: the word names this thread's ACTIVE slot, in no slow path,
+        // whose cache nothing else references (slot invariant), or the
+        // closed slot, whose lists `pop_raw` never writes (`ActiveWord`
+        // invariant); no reference to either cache is formed.
+        unsafe { (*slot).cache.with_mut(|c| ThreadCache::pop_raw(c, list)) }
+    }
+
+    /// The fast path's push through a thread's active-slot word: true if
+    /// `ptr` went on the current list of the slot the word names; false,
+    /// having written nothing, if the list is full, `ptr` is its head, or
+    /// the word names the closed slot. One load of the word, no test of
+    /// it, no call.
+    ///
+    /// # Safety
+    /// `ptr` is a block of `list`'s class of the heap this word's slot is
+    /// used with, and no longer used.
+    #[inline(always)]
+    pub(crate) unsafe fn push_through(
+        word: &impl ActiveWord,
+        ptr: *mut u8,
+        list: ListOffset,
+    ) -> bool {
+        let slot = word.get();
+        // SAFETY: as in `pop_through` (`push_raw` never writes a closed
+        // list either); forwarded precondition.
+        unsafe {
+            (*slot)
+                .cache
+                .with_mut(|c| ThreadCache::push_raw(c, ptr, list))
+        }
+    }
+
+    /// [`Self::slow`] for a binding whose fast path goes through `word`
+    /// ([`Self::pop_through`], [`Self::push_through`]): the word names the
+    /// closed slot for the whole slow path (so a call that re-enters
+    /// meanwhile takes the slow path too, and finds the slot BINDING or
+    /// BUSY), and names this slot afterwards if the slot is ACTIVE.
     #[inline(always)]
     pub(crate) fn slow_through<R>(
         &self,
@@ -100,7 +130,7 @@ impl CacheSlot {
         with: impl FnOnce(&mut ThreadCache, &CentralHeap) -> R,
         without: impl FnOnce(&CentralHeap) -> R,
     ) -> R {
-        word.set(core::ptr::null());
+        word.set(word.closed());
         let r = self.slow(central, arm, with, without);
         if self.state.get() == ACTIVE {
             word.set(self);
@@ -108,14 +138,14 @@ impl CacheSlot {
         r
     }
 
-    /// [`Self::exit_flush`] for a binding whose fast path is
-    /// [`Self::fast_through`] `word`: the word is null before the flush
-    /// begins, and stays so.
+    /// [`Self::exit_flush`] for a binding whose fast path goes through
+    /// `word`: the word names the closed slot before the flush begins, and
+    /// for good.
     ///
     /// # Safety
     /// As [`Self::exit_flush`].
     pub(crate) unsafe fn exit_flush_through(&self, word: &impl ActiveWord, central: &CentralHeap) {
-        word.set(core::ptr::null());
+        word.set(word.closed());
         // SAFETY: forwarded precondition.
         unsafe { self.exit_flush(central) }
     }
@@ -166,14 +196,41 @@ impl CacheSlot {
 ///
 /// Invariant, kept by [`CacheSlot::slow_through`] and
 /// [`CacheSlot::exit_flush_through`] (a binding that uses the word sets it
-/// nowhere else): the word is null or names its own thread's slot, and it
-/// is non-null only while that slot is ACTIVE and in no slow path.
+/// nowhere else): the word names either its own thread's slot, and only
+/// while that slot is ACTIVE and in no slow path, or [`Self::closed`]
+/// (its value at thread start), a slot whose current lists are all closed
+/// (`ThreadCache::closed`) and are never written. It is never null, so the
+/// fast path does not test it: a pop or push on the closed slot fails and
+/// the caller takes the slow path.
 pub(crate) trait ActiveWord {
     /// The word's value on the calling thread.
     fn get(&self) -> *const CacheSlot;
     /// Sets the word on the calling thread.
     fn set(&self, slot: *const CacheSlot);
+    /// The closed slot this word names while its thread's slot is not
+    /// ACTIVE.
+    #[inline(always)]
+    fn closed(&self) -> *const CacheSlot {
+        &CLOSED_SLOT.0
+    }
 }
+
+/// The closed slot: what every active-slot word names while its thread's
+/// slot is not ACTIVE. DEAD, with a closed cache.
+pub(crate) static CLOSED_SLOT: ClosedSlot = ClosedSlot(CacheSlot::closed());
+
+/// [`CacheSlot`] shared by every thread as [`CLOSED_SLOT`].
+///
+/// Invariant: never written. Nothing but the fast path's
+/// [`ThreadCache::pop_raw`] and [`ThreadCache::push_raw`] ever reaches it
+/// (slow paths and exit hooks use the thread's own slot, never the word),
+/// and those write only a list with a block or room, which a closed list
+/// never has.
+pub(crate) struct ClosedSlot(pub(crate) CacheSlot);
+
+// SAFETY: never written (type invariant), so sharing it between threads
+// only ever shares reads.
+unsafe impl Sync for ClosedSlot {}
 
 /// Enters a slow path on a thread whose binding state is `state`: binds a
 /// FRESH thread first (`arm` registers its exit hook; anything that

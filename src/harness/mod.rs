@@ -19,6 +19,7 @@ use crate::central::CentralHeap;
 use crate::fault::FakeOs;
 use crate::front::{self, Binding, MALLOC_ALIGN};
 use crate::os::Os;
+use crate::size_class::ListOffset;
 use crate::stats::Stats;
 use core::cell::UnsafeCell;
 use std::collections::BTreeMap;
@@ -49,10 +50,15 @@ impl Binding for Using<'_> {
         self.central
     }
 
-    fn fast<R>(&self, f: impl FnOnce(&mut ThreadCache) -> R) -> Option<R> {
+    fn pop_fast(&self, list: ListOffset) -> *mut u8 {
         // SAFETY: the cache belongs to this operation alone (`Caches`
-        // invariant) and `f` makes no call.
-        Some(f(unsafe { &mut *self.cache }))
+        // invariant); the pop makes no call.
+        unsafe { (*self.cache).pop(list) }
+    }
+
+    unsafe fn push_fast(&self, ptr: *mut u8, list: ListOffset) -> bool {
+        // SAFETY: as above; forwarded precondition.
+        unsafe { (*self.cache).push_if_room(ptr, list) }
     }
 
     fn slow<R>(

@@ -11,6 +11,7 @@ use crate::cache::ThreadCache;
 use crate::central::CentralHeap;
 use crate::front::{self, Binding};
 use crate::reentry::{self, Site};
+use crate::size_class::ListOffset;
 use crate::slot::{ActiveWord, CacheSlot};
 use core::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -62,7 +63,7 @@ impl<'h> ModelThread<'h> {
             slot: CacheSlot::new_modelled(),
             arm_succeeds,
             armed: Cell::new(false),
-            word: Word(Cell::new(core::ptr::null())),
+            word: Word(Cell::new(&crate::slot::CLOSED_SLOT.0)),
         }
     }
 
@@ -140,8 +141,14 @@ impl Binding for ModelThread<'_> {
         &self.heap.0
     }
 
-    fn fast<R>(&self, f: impl FnOnce(&mut ThreadCache) -> R) -> Option<R> {
-        CacheSlot::fast_through(&self.word, f)
+    fn pop_fast(&self, list: ListOffset) -> *mut u8 {
+        CacheSlot::pop_through(&self.word, list)
+    }
+
+    unsafe fn push_fast(&self, ptr: *mut u8, list: ListOffset) -> bool {
+        // SAFETY: forwarded precondition; the slot is only used with this
+        // model heap.
+        unsafe { CacheSlot::push_through(&self.word, ptr, list) }
     }
 
     fn slow<R>(

@@ -8,6 +8,7 @@ use crate::cache::ThreadCache;
 use crate::central::{CentralHeap, Limits};
 use crate::front::{self, Binding};
 use crate::heap::{Registry, ThreadHeaps, detach_all};
+use crate::size_class::ListOffset;
 
 /// A registry of heap instances whose lock loom checks.
 pub struct ModelRegistry(Registry);
@@ -63,8 +64,17 @@ impl Binding for Bound<'_> {
         Binding::central(self.heap)
     }
 
-    fn fast<R>(&self, f: impl FnOnce(&mut ThreadCache) -> R) -> Option<R> {
-        self.heap.fast_in(self.me, f)
+    fn pop_fast(&self, list: ListOffset) -> *mut u8 {
+        self.heap
+            .fast_in(self.me, |c| c.pop(list))
+            .unwrap_or(core::ptr::null_mut())
+    }
+
+    unsafe fn push_fast(&self, ptr: *mut u8, list: ListOffset) -> bool {
+        // SAFETY: forwarded precondition.
+        self.heap
+            .fast_in(self.me, |c| unsafe { c.push_if_room(ptr, list) })
+            == Some(true)
     }
 
     fn slow<R>(
