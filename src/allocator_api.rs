@@ -10,15 +10,17 @@
 //!   Vec<T, &Heap> / hashbrown::HashMap<.., &Heap>   std Vec<T, &Heap> / Box<T, &Heap>
 //!          │ allocator_api2::alloc::Allocator          │ core::alloc::Allocator (nightly)
 //!          └───────────── allocator_impl! ─────────────┘   (allocator_impl.rs)
-//!                              │  Heap::allocate_layout / resize_layout / ...
+//!                              │  BlockHeap for Heap: alloc_block / resize_block / ...
 //!                              ▼
 //!   Heap's GlobalAlloc methods ─▶ front::* ─▶ thread cache / central heap
 //! ```
 //!
 //! Both traits have the same methods and the same contract, so the logic
-//! lives once, in trait-independent `Heap` methods that return an
-//! `Option`; `allocator_impl!` (`src/allocator_impl.rs`, shared with the
-//! area heap) writes each trait's impl as thin calls to them. (If another
+//! lives once, in trait-independent methods that return an `Option`:
+//! those of `BlockHeap` (`src/allocator_impl.rs`, shared with the area
+//! heap), which handle zero sizes and zero-filling and call this file's
+//! `BlockHeap for Heap` for the rest; `allocator_impl!` writes each
+//! trait's impl as thin calls to them. (If another
 //! crate in the build turns on `allocator-api2`'s own `nightly` feature,
 //! its trait *is* the standard one, and the two impls would collide:
 //! enable only memalloc's `nightly` then.)
@@ -65,11 +67,11 @@
 //! aligned to `l.align()`.
 
 use crate::Heap;
-use crate::allocator_impl::{allocator_impl, dangling, zero_from};
+use crate::allocator_impl::{BlockHeap, allocator_impl};
 use crate::central::LARGE_MAX;
 use crate::size_class::{block_size, class_for};
 use core::alloc::{GlobalAlloc, Layout};
-use core::ptr::{self, NonNull};
+use core::ptr::NonNull;
 
 /// What `alloc(layout)` would do with a request: a size class, or a page
 /// run / mapping (`None`).
@@ -101,13 +103,30 @@ impl Heap {
         debug_assert!(len >= layout.size());
         NonNull::slice_from_raw_parts(ptr, len)
     }
+}
 
-    /// Resizes a live block of `old` (size > 0) to `new` (size > 0),
-    /// keeping `min(old, new)` bytes. On failure the old block is untouched.
-    ///
-    /// # Safety
-    /// `ptr` is a live block of this heap that fits `old`.
-    unsafe fn resize_layout(
+impl BlockHeap for Heap {
+    unsafe fn alloc_block(&self, layout: Layout) -> Option<NonNull<[u8]>> {
+        // SAFETY: the layout's size is non-zero (caller).
+        let p = NonNull::new(unsafe { GlobalAlloc::alloc(self, layout) })?;
+        // SAFETY: a fresh block for `layout`.
+        Some(unsafe { self.block_slice(p, layout) })
+    }
+
+    unsafe fn free_block(&self, ptr: NonNull<u8>, layout: Layout) {
+        // SAFETY: a live block of this heap with a non-zero layout that
+        // fits it (caller), which is what `alloc(layout)` could have
+        // returned (module invariant).
+        unsafe { GlobalAlloc::dealloc(self, ptr.as_ptr(), layout) }
+    }
+
+    /// A block above LARGE_MAX is a fresh mapping, zero from the OS (as in
+    /// `front::alloc_zeroed`).
+    fn fresh_block_is_zero(&self, layout: Layout) -> bool {
+        layout.size() > LARGE_MAX
+    }
+
+    unsafe fn resize_block(
         &self,
         ptr: NonNull<u8>,
         old: Layout,
@@ -143,125 +162,9 @@ impl Heap {
             // (`new.size()`, `old.align()`), which fits `new` (see above).
             return Some(unsafe { self.block_slice(p, new) });
         }
-        // Allocate, copy, free.
-        let fresh = self.allocate_layout(new)?;
-        // SAFETY: distinct live blocks, each holding at least the bytes
-        // copied; the old block is ours to free (caller).
-        unsafe {
-            ptr::copy_nonoverlapping(
-                ptr.as_ptr(),
-                fresh.cast::<u8>().as_ptr(),
-                old.size().min(new.size()),
-            );
-            GlobalAlloc::dealloc(self, ptr.as_ptr(), old);
-        }
-        Some(fresh)
-    }
-
-    /// `Allocator::allocate`: the whole block, or a dangling pointer for a
-    /// zero-size layout. None if out of memory.
-    fn allocate_layout(&self, layout: Layout) -> Option<NonNull<[u8]>> {
-        if layout.size() == 0 {
-            return Some(dangling(layout));
-        }
-        // SAFETY: the layout's size is non-zero.
-        let p = NonNull::new(unsafe { GlobalAlloc::alloc(self, layout) })?;
-        // SAFETY: a fresh block for `layout`.
-        Some(unsafe { self.block_slice(p, layout) })
-    }
-
-    /// `Allocator::allocate_zeroed`.
-    fn allocate_zeroed_layout(&self, layout: Layout) -> Option<NonNull<[u8]>> {
-        let block = self.allocate_layout(layout)?;
-        // A block above LARGE_MAX is a fresh mapping, zero from the OS (as
-        // in `front::alloc_zeroed`); anything else is cleared whole, slack
-        // included, since the caller owns the returned length.
-        if layout.size() != 0 && layout.size() <= LARGE_MAX {
-            // SAFETY: a fresh live block, written from its start.
-            unsafe { zero_from(block, 0) };
-        }
-        Some(block)
-    }
-
-    /// `Allocator::deallocate`.
-    ///
-    /// # Safety
-    /// `ptr` came from this heap's `Allocator` for a layout that `layout`
-    /// fits, and is not used afterwards.
-    unsafe fn deallocate_layout(&self, ptr: NonNull<u8>, layout: Layout) {
-        if layout.size() != 0 {
-            // SAFETY: the caller passes a block of this allocator with a
-            // layout that fits it, which is a live block of this heap.
-            unsafe { GlobalAlloc::dealloc(self, ptr.as_ptr(), layout) }
-        }
-    }
-
-    /// `Allocator::grow`.
-    ///
-    /// # Safety
-    /// As the trait's: `ptr` is a live block for `old`, and `new.size() ≥
-    /// old.size()`.
-    unsafe fn grow_layout(
-        &self,
-        ptr: NonNull<u8>,
-        old: Layout,
-        new: Layout,
-    ) -> Option<NonNull<[u8]>> {
-        debug_assert!(new.size() >= old.size());
-        if old.size() == 0 {
-            return self.allocate_layout(new);
-        }
-        // SAFETY: a live block of this heap for `old` (caller); the new
-        // size is at least the old, so non-zero.
-        unsafe { self.resize_layout(ptr, old, new) }
-    }
-
-    /// `Allocator::grow_zeroed`.
-    ///
-    /// # Safety
-    /// As [`Heap::grow_layout`].
-    unsafe fn grow_zeroed_layout(
-        &self,
-        ptr: NonNull<u8>,
-        old: Layout,
-        new: Layout,
-    ) -> Option<NonNull<[u8]>> {
-        debug_assert!(new.size() >= old.size());
-        if old.size() == 0 {
-            return self.allocate_zeroed_layout(new);
-        }
-        // SAFETY: as in `grow_layout`.
-        let block = unsafe { self.resize_layout(ptr, old, new) }?;
-        // Everything past the caller's old bytes, up to the block's whole
-        // length: in-place growth leaves old contents there, a moved block
-        // whatever its previous owner wrote.
-        // SAFETY: a live block of at least `new.size()` ≥ `old.size()`
-        // bytes.
-        unsafe { zero_from(block, old.size()) };
-        Some(block)
-    }
-
-    /// `Allocator::shrink`.
-    ///
-    /// # Safety
-    /// As the trait's: `ptr` is a live block for `old`, and `new.size() ≤
-    /// old.size()`.
-    unsafe fn shrink_layout(
-        &self,
-        ptr: NonNull<u8>,
-        old: Layout,
-        new: Layout,
-    ) -> Option<NonNull<[u8]>> {
-        debug_assert!(new.size() <= old.size());
-        if new.size() == 0 {
-            // SAFETY: forwarded precondition (nothing to free if the old
-            // layout was zero-size too).
-            unsafe { self.deallocate_layout(ptr, old) };
-            return Some(dangling(new));
-        }
-        // SAFETY: a live block of this heap for `old` (caller), of non-zero
-        // size since it is at least the new one.
-        unsafe { self.resize_layout(ptr, old, new) }
+        // SAFETY: a live block of this heap for `old` (caller), both sizes
+        // non-zero.
+        unsafe { self.move_block(ptr, old, new) }
     }
 }
 

@@ -5,11 +5,11 @@
 #
 #   loom-tests/mutants/run.sh [PATCH...]     (default: every *.patch here)
 #
-# The caller's work tree is never modified: the working-tree files (tracked
-# and untracked, not ignored) are copied to a temporary directory, and each
-# mutant is applied to a fresh copy of the pristine sources there. Builds
-# share one CARGO_TARGET_DIR (MUTANTS_TARGET_DIR, default target/mutants in
-# the repository), so only memalloc itself recompiles per mutant.
+# The caller's work tree is never modified: each mutant is applied to a
+# fresh copy of it in a temporary directory (ci/mutants-lib.sh, shared with
+# tests/area/mutants/run.sh). Builds share one CARGO_TARGET_DIR
+# (MUTANTS_TARGET_DIR, default target/mutants in the repository), so only
+# memalloc itself recompiles per mutant.
 #
 # Prints `mutant | result | model | message` and exits non-zero if the
 # unmutated models fail, or any mutant survives, fails to apply or fails to
@@ -22,27 +22,9 @@ mutants_dir="$root/loom-tests/mutants"
 target_dir="${MUTANTS_TARGET_DIR:-$root/target/mutants}"
 timeout_s="${MUTANT_TIMEOUT:-300}"
 
-if [ "$#" -gt 0 ]; then
-    patches=("$@")
-else
-    patches=("$mutants_dir"/*.patch)
-fi
-
-scratch="$(mktemp -d "${TMPDIR:-/tmp}/memalloc-mutants.XXXXXX")"
-trap 'rm -rf "$scratch"' EXIT
-pristine="$scratch/pristine"
-work="$scratch/repo"
-mkdir -p "$pristine"
-(cd "$root" && git ls-files -co --exclude-standard -z |
-    tar --null -T - -cf - 2>/dev/null) | tar -xf - -C "$pristine"
-
-# A fresh copy of the pristine sources, with new modification times so
-# cargo never takes the previous mutant's build as up to date.
-fresh_copy() {
-    rm -rf "$work"
-    cp -R "$pristine" "$work"
-    find "$work" -type f -exec touch {} +
-}
+# shellcheck source=../../ci/mutants-lib.sh
+source "$root/ci/mutants-lib.sh"
+mutants_setup "$root" memalloc-mutants "$mutants_dir" "$@"
 
 # The loom test targets (Cargo.toml [[test]] names) whose models run.
 model_tests=(loom loom_binding)

@@ -4,7 +4,8 @@
 //! written by the shared `allocator_impl!` (`src/allocator_impl.rs`).
 //!
 //! ```text
-//!   Vec<T, &AreaHeap> ─▶ allocator_impl! ─▶ *_layout methods (this file)
+//!   Vec<T, &AreaHeap> ─▶ allocator_impl! ─▶ BlockHeap (allocator_impl.rs)
+//!                                               │ BlockHeap for AreaHeap (this file)
 //!                                               │ alloc_raw / realloc_raw / free_raw
 //!                                               ▼
 //!                                          AreaState (best fit, in-place resize)
@@ -22,9 +23,9 @@
 //!   aligned as asked.
 
 use super::AreaHeap;
-use crate::allocator_impl::{allocator_impl, dangling, zero_from};
+use crate::allocator_impl::{BlockHeap, allocator_impl};
 use core::alloc::Layout;
-use core::ptr::{self, NonNull};
+use core::ptr::NonNull;
 
 impl AreaHeap {
     /// `p` (a live block or null) with its whole usable length.
@@ -34,42 +35,19 @@ impl AreaHeap {
         let len = unsafe { self.usable_size(p.as_ptr()) };
         Some(NonNull::slice_from_raw_parts(p, len))
     }
+}
 
-    /// `Allocator::allocate`.
-    fn allocate_layout(&self, layout: Layout) -> Option<NonNull<[u8]>> {
-        if layout.size() == 0 {
-            return Some(dangling(layout));
-        }
+impl BlockHeap for AreaHeap {
+    unsafe fn alloc_block(&self, layout: Layout) -> Option<NonNull<[u8]>> {
         self.whole(self.alloc_raw(layout.size(), layout.align()))
     }
 
-    /// `Allocator::allocate_zeroed`: the whole block is cleared, since the
-    /// caller owns its whole length.
-    fn allocate_zeroed_layout(&self, layout: Layout) -> Option<NonNull<[u8]>> {
-        let block = self.allocate_layout(layout)?;
-        // SAFETY: a fresh live block (or an empty slice), written from its
-        // start.
-        unsafe { zero_from(block, 0) };
-        Some(block)
+    unsafe fn free_block(&self, ptr: NonNull<u8>, layout: Layout) {
+        // SAFETY: a live block of this heap that fits `layout` (caller).
+        unsafe { self.free_raw(ptr.as_ptr(), layout.size()) }
     }
 
-    /// `Allocator::deallocate`.
-    ///
-    /// # Safety
-    /// `ptr` came from this heap's `Allocator` for a layout that `layout`
-    /// fits, and is not used afterwards.
-    unsafe fn deallocate_layout(&self, ptr: NonNull<u8>, layout: Layout) {
-        if layout.size() != 0 {
-            // SAFETY: a live block of this heap (caller).
-            unsafe { self.free_raw(ptr.as_ptr(), layout.size()) }
-        }
-    }
-
-    /// Resizes a live block of `old` (size > 0) to `new` (size > 0).
-    ///
-    /// # Safety
-    /// `ptr` is a live block of this heap that fits `old`.
-    unsafe fn resize_layout(
+    unsafe fn resize_block(
         &self,
         ptr: NonNull<u8>,
         old: Layout,
@@ -82,73 +60,9 @@ impl AreaHeap {
             let q = unsafe { self.realloc_raw(p, old.size(), new.size(), new.align()) };
             return self.whole(q);
         }
-        let fresh = self.allocate_layout(new)?;
-        // SAFETY: distinct live blocks, each holding at least the bytes
-        // copied; the old one is ours to free (caller).
-        unsafe {
-            ptr::copy_nonoverlapping(p, fresh.cast::<u8>().as_ptr(), old.size().min(new.size()));
-            self.free_raw(p, old.size());
-        }
-        Some(fresh)
-    }
-
-    /// `Allocator::grow`.
-    ///
-    /// # Safety
-    /// As the trait's: `ptr` is a live block for `old`, `new.size() ≥
-    /// old.size()`.
-    unsafe fn grow_layout(
-        &self,
-        ptr: NonNull<u8>,
-        old: Layout,
-        new: Layout,
-    ) -> Option<NonNull<[u8]>> {
-        if old.size() == 0 {
-            return self.allocate_layout(new);
-        }
-        // SAFETY: forwarded; both sizes are non-zero.
-        unsafe { self.resize_layout(ptr, old, new) }
-    }
-
-    /// `Allocator::grow_zeroed`.
-    ///
-    /// # Safety
-    /// As [`AreaHeap::grow_layout`].
-    unsafe fn grow_zeroed_layout(
-        &self,
-        ptr: NonNull<u8>,
-        old: Layout,
-        new: Layout,
-    ) -> Option<NonNull<[u8]>> {
-        if old.size() == 0 {
-            return self.allocate_zeroed_layout(new);
-        }
-        // SAFETY: forwarded; both sizes are non-zero.
-        let block = unsafe { self.resize_layout(ptr, old, new) }?;
-        // SAFETY: a live block of at least `new.size()` ≥ `old.size()`
-        // bytes.
-        unsafe { zero_from(block, old.size()) };
-        Some(block)
-    }
-
-    /// `Allocator::shrink`.
-    ///
-    /// # Safety
-    /// As the trait's: `ptr` is a live block for `old`, `new.size() ≤
-    /// old.size()`.
-    unsafe fn shrink_layout(
-        &self,
-        ptr: NonNull<u8>,
-        old: Layout,
-        new: Layout,
-    ) -> Option<NonNull<[u8]>> {
-        if new.size() == 0 {
-            // SAFETY: forwarded precondition.
-            unsafe { self.deallocate_layout(ptr, old) };
-            return Some(dangling(new));
-        }
-        // SAFETY: forwarded; `old.size() ≥ new.size() > 0`.
-        unsafe { self.resize_layout(ptr, old, new) }
+        // SAFETY: a live block of this heap for `old` (caller), both sizes
+        // non-zero.
+        unsafe { self.move_block(ptr, old, new) }
     }
 }
 

@@ -6,12 +6,12 @@
 #
 #   tests/area/mutants/run.sh [PATCH...]   (default: every *.patch here)
 #
-# The caller's work tree is never modified: the working-tree files (tracked
-# and untracked, not ignored) are copied to a temporary directory, and each
-# mutant is applied to a fresh copy there. Builds share one
-# CARGO_TARGET_DIR (AREA_MUTANTS_TARGET_DIR, default target/area-mutants),
-# so only memalloc recompiles per mutant. A run that hangs past
-# MUTANT_TIMEOUT seconds (default 120) or crashes also kills the mutant.
+# The caller's work tree is never modified: each mutant is applied to a
+# fresh copy of it in a temporary directory (ci/mutants-lib.sh, shared with
+# loom-tests/mutants/run.sh). Builds share one CARGO_TARGET_DIR
+# (AREA_MUTANTS_TARGET_DIR, default target/area-mutants), so only memalloc
+# recompiles per mutant. A run that hangs past MUTANT_TIMEOUT seconds
+# (default 120) or crashes also kills the mutant.
 #
 # Prints `mutant | result | first failure` and exits non-zero if the
 # unmutated tests fail, or any mutant survives, fails to apply or fails to
@@ -23,26 +23,9 @@ mutants_dir="$root/tests/area/mutants"
 target_dir="${AREA_MUTANTS_TARGET_DIR:-$root/target/area-mutants}"
 timeout_s="${MUTANT_TIMEOUT:-120}"
 
-if [ "$#" -gt 0 ]; then
-    patches=("$@")
-else
-    patches=("$mutants_dir"/*.patch)
-fi
-
-scratch="$(mktemp -d "${TMPDIR:-/tmp}/memalloc-area-mutants.XXXXXX")"
-trap 'rm -rf "$scratch"' EXIT
-pristine="$scratch/pristine"
-work="$scratch/repo"
-mkdir -p "$pristine"
-(cd "$root" && git ls-files -co --exclude-standard -z |
-    tar --null -T - -cf - 2>/dev/null) | tar -xf - -C "$pristine"
-
-# A fresh copy with new modification times, so cargo rebuilds.
-fresh_copy() {
-    rm -rf "$work"
-    cp -R "$pristine" "$work"
-    find "$work" -type f -exec touch {} +
-}
+# shellcheck source=../../../ci/mutants-lib.sh
+source "$root/ci/mutants-lib.sh"
+mutants_setup "$root" memalloc-area-mutants "$mutants_dir" "$@"
 
 # Builds the area tests in $work; non-zero if the build fails.
 build() {
