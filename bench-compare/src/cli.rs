@@ -80,7 +80,7 @@ pub const CHURN_ALIVE: usize = 8;
 
 fn usage(bin: &str) -> ! {
     eprintln!(
-        "usage: {bin} throughput [--quick] [--repeat N]\n       {bin} memory fragment|threadchurn|threadchurn-single [--quick]\n       {bin} time btreemap|server ITERS\n       {bin} pairs N SIZE"
+        "usage: {bin} throughput [--quick] [--repeat N]\n       {bin} memory fragment|threadchurn|threadchurn-single [--quick]\n       {bin} time btreemap|server ITERS\n       {bin} pairs N SIZE\n       {bin} bursts THREADS OBJECTS"
     );
     std::process::exit(2)
 }
@@ -135,6 +135,22 @@ pub fn ga_main(alloc: &str) {
                 .and_then(|n| n.parse().ok())
                 .unwrap_or_else(|| usage(bin));
             ga::pairs(n, size);
+        }
+        Some("bursts") => {
+            let threads: usize = args
+                .get(2)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| usage(bin));
+            let objects: u64 = args
+                .get(3)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| usage(bin));
+            let d = ga::bursts(threads, objects);
+            println!(
+                "threads={threads} objects={objects} nanos={} objects_per_sec={:.0}",
+                d.as_nanos(),
+                objects as f64 / d.as_secs_f64()
+            );
         }
         _ => usage(bin),
     }
