@@ -108,10 +108,7 @@ pub fn ga_main(alloc: &str) {
             _ => usage(bin),
         },
         Some("time") => {
-            let iters: u64 = args
-                .get(3)
-                .and_then(|n| n.parse().ok())
-                .unwrap_or_else(|| usage(bin));
+            let iters: u64 = number_arg(&args, 3, bin);
             let d = match args.get(2).map(String::as_str) {
                 Some("btreemap") => {
                     let start = Instant::now();
@@ -126,25 +123,11 @@ pub fn ga_main(alloc: &str) {
             println!("nanos={}", d.as_nanos());
         }
         Some("pairs") => {
-            let n: u64 = args
-                .get(2)
-                .and_then(|n| n.parse().ok())
-                .unwrap_or_else(|| usage(bin));
-            let size: usize = args
-                .get(3)
-                .and_then(|n| n.parse().ok())
-                .unwrap_or_else(|| usage(bin));
-            ga::pairs(n, size);
+            ga::pairs(number_arg(&args, 2, bin), number_arg(&args, 3, bin));
         }
         Some("bursts") => {
-            let threads: usize = args
-                .get(2)
-                .and_then(|n| n.parse().ok())
-                .unwrap_or_else(|| usage(bin));
-            let objects: u64 = args
-                .get(3)
-                .and_then(|n| n.parse().ok())
-                .unwrap_or_else(|| usage(bin));
+            let threads: usize = number_arg(&args, 2, bin);
+            let objects: u64 = number_arg(&args, 3, bin);
             let d = ga::bursts(threads, objects);
             println!(
                 "threads={threads} objects={objects} nanos={} objects_per_sec={:.0}",
@@ -154,6 +137,13 @@ pub fn ga_main(alloc: &str) {
         }
         _ => usage(bin),
     }
+}
+
+/// The number in `args[i]`, or the usage message and exit.
+fn number_arg<T: std::str::FromStr>(args: &[String], i: usize, bin: &str) -> T {
+    args.get(i)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| usage(bin))
 }
 
 fn server_run(requests: u64, time_limit: Duration) -> (u64, Duration) {
