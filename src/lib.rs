@@ -131,56 +131,48 @@
 #![cfg_attr(feature = "nightly", allow(stable_features))]
 #![cfg_attr(feature = "nightly", feature(allocator_api))]
 
-#[cfg(feature = "std")]
-mod active_slot;
-#[cfg(all(feature = "std", any(feature = "allocator-api2", feature = "nightly")))]
-mod allocator_api;
+/// Declares the modules of the page heap and its bindings: everything but
+/// the area heap, and all of it needs `std`.
+macro_rules! std_modules {
+    ($($(#[$attr:meta])* $vis:vis mod $name:ident;)*) => {
+        $(#[cfg(feature = "std")] $(#[$attr])* $vis mod $name;)*
+    };
+}
+
+std_modules! {
+    mod active_slot;
+    #[cfg(any(feature = "allocator-api2", feature = "nightly"))]
+    mod allocator_api;
+    #[cfg(test)]
+    mod binding_tests;
+    mod cache;
+    mod central;
+    #[doc(hidden)]
+    pub mod fault;
+    mod ffi;
+    mod fork;
+    mod front;
+    mod global;
+    #[doc(hidden)]
+    pub mod harness;
+    mod heap;
+    pub mod options;
+    mod os;
+    #[cfg(unix)]
+    mod purger;
+    mod reentry;
+    mod region;
+    pub mod size_class;
+    mod slot;
+    mod stats;
+    mod sync;
+    mod thread_exit;
+}
+
 #[cfg(any(feature = "allocator-api2", feature = "nightly"))]
 mod allocator_impl;
 #[cfg(target_has_atomic = "8")]
 pub mod area;
-#[cfg(all(test, feature = "std"))]
-mod binding_tests;
-#[cfg(feature = "std")]
-mod cache;
-#[cfg(feature = "std")]
-mod central;
-#[cfg(feature = "std")]
-#[doc(hidden)]
-pub mod fault;
-#[cfg(feature = "std")]
-mod ffi;
-#[cfg(feature = "std")]
-mod fork;
-#[cfg(feature = "std")]
-mod front;
-#[cfg(feature = "std")]
-mod global;
-#[cfg(feature = "std")]
-#[doc(hidden)]
-pub mod harness;
-#[cfg(feature = "std")]
-mod heap;
-#[cfg(feature = "std")]
-pub mod options;
-#[cfg(feature = "std")]
-mod os;
-#[cfg(all(unix, feature = "std"))]
-mod purger;
-#[cfg(feature = "std")]
-mod reentry;
-#[cfg(feature = "std")]
-mod region;
-#[cfg(feature = "std")]
-pub mod size_class;
-#[cfg(feature = "std")]
-mod slot;
-#[cfg(feature = "std")]
-mod stats;
-#[cfg(feature = "std")]
-mod sync;
-#[cfg(feature = "std")]
-mod thread_exit;
 
 #[cfg(target_has_atomic = "8")]
 pub use area::AreaHeap;
