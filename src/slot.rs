@@ -84,6 +84,7 @@ impl CacheSlot {
     #[inline(always)]
     pub(crate) fn pop_through(word: &impl ActiveWord, list: ListOffset) -> *mut u8 {
         let slot = word.get();
+        debug_assert_word(word, slot);
         // SAFETY: the word names this thread's ACTIVE slot, in no slow path,
         // whose cache nothing else references (slot invariant), or the
         // closed slot, whose lists `pop_raw` never writes (`ActiveWord`
@@ -107,6 +108,7 @@ impl CacheSlot {
         list: ListOffset,
     ) -> bool {
         let slot = word.get();
+        debug_assert_word(word, slot);
         // SAFETY: as in `pop_through` (`push_raw` never writes a closed
         // list either); forwarded precondition.
         unsafe {
@@ -213,6 +215,18 @@ pub(crate) trait ActiveWord {
     fn closed(&self) -> *const CacheSlot {
         &CLOSED_SLOT.0
     }
+}
+
+/// Debug builds: the word names an ACTIVE slot or the closed slot
+/// (`ActiveWord` invariant).
+#[inline(always)]
+fn debug_assert_word(word: &impl ActiveWord, slot: *const CacheSlot) {
+    // SAFETY: the word always names a live slot (`ActiveWord` invariant);
+    // reading its state forms no reference to its cache.
+    debug_assert!(
+        core::ptr::eq(slot, word.closed()) || unsafe { (*slot).state.get() } == ACTIVE,
+        "the active-slot word names a slot that is not ACTIVE"
+    );
 }
 
 /// The closed slot: what every active-slot word names while its thread's
