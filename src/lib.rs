@@ -102,9 +102,9 @@
 //! ```text
 //!   Memalloc (GlobalAlloc)   malloc-style fns   Heap (instance API)
 //!            \                     |                /
-//!             +----------- thread binding ---------+   slot.rs / global.rs / heap.rs
+//!             +----------- thread binding ---------+   slot.rs / global.rs / heap/
 //!                                  |
-//!                            ThreadCache               cache.rs   (no locks)
+//!                            ThreadCache               cache/     (no locks)
 //!                                  |  batches
 //!                     CentralHeap: a lock per class,   central/ (supply.rs,
 //!                     a page-heap lock, a huge lock      page_heap.rs, huge.rs, purge.rs)

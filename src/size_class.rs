@@ -214,7 +214,7 @@ const fn build_block_start() -> [BlockStart; 64] {
 const LOOKUP_MAX: usize = 1024;
 
 /// Bytes between two classes' entries in a thread cache's array of current
-/// lists (`cache::CurrentList` is this size; `cache.rs` asserts it).
+/// lists (`cache::CurrentList` is this size; `cache/mod.rs` asserts it).
 pub const LIST_STRIDE: usize = 16;
 
 /// A small size class, held as the byte offset of its current list in a

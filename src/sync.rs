@@ -2,7 +2,7 @@
 //! cells and atomics from.
 //!
 //! ```text
-//!   cache.rs / central/ / heap.rs    ──use──▶  crate::sync::{Lock, UnsafeCell, atomic::*}
+//!   cache/ / central/ / heap/       ──use──▶  crate::sync::{Lock, UnsafeCell, atomic::*}
 //!                                                   │
 //!              new_modelled() (cfg(loom) only) ─────┼──────────── new() (always)
 //!                 loom::sync::Mutex<()>             │        RawLock (futex / spin)
