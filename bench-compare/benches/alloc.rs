@@ -1,8 +1,8 @@
 //! memalloc against `std::alloc::System`, both called directly through
 //! `GlobalAlloc` by the same generic workload code.
 //!
-//! `cargo bench --bench alloc` (add `-- --warm-up-time 1 --measurement-time 2`
-//! on a busy machine). Each group has a `memalloc` and a `system` function;
+//! `cargo bench -p memalloc-bench --bench alloc` (add
+//! `-- --warm-up-time 1 --measurement-time 2` on a busy machine). Each group has a `memalloc` and a `system` function;
 //! compare them within one run. The comparison with mimalloc and jemalloc is
 //! the `memalloc-bench` workspace member (see README, "Benchmarks").
 
@@ -15,11 +15,9 @@ use criterion::{
     criterion_main,
 };
 use memalloc::Memalloc;
-
 // The workloads are shared with the comparison suite, so figures of the two
 // suites measure the same thing.
-#[path = "../bench-compare/src/raw.rs"]
-mod raw;
+use memalloc_bench::raw;
 
 /// Alloc+free of one size on one thread.
 fn fastpath<A: GlobalAlloc>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, a: &A, size: usize) {
