@@ -7,7 +7,9 @@
 //! (Rust builds no `cdylib` for musl), run under `LD_PRELOAD`, and check
 //! glibc's own heap functions (`mallinfo2`, `malloc_trim`, ...). The same C
 //! programs run as static musl executables in `tests/c_musl.rs`.
-#![cfg(all(target_os = "linux", target_env = "gnu"))]
+// Not built under `--cfg loom`: that run is for the loom models, and these
+// tests (real threads and programs) already run in plain `cargo test`.
+#![cfg(all(target_os = "linux", target_env = "gnu", not(loom)))]
 
 #[path = "c/support.rs"]
 mod support;

@@ -3,6 +3,10 @@
 //! (`memalloc::harness::run_ops`), plus a few seeded byte streams so the
 //! test means something even before a corpus exists.
 
+// Not built under `--cfg loom`: that run is for the loom models, and these
+// tests (real threads and programs) already run in plain `cargo test`.
+#![cfg(not(loom))]
+
 mod common;
 
 use common::Rng;

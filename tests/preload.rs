@@ -10,7 +10,9 @@
 //! and git, and the override library is a `cdylib`, which Rust does not
 //! build for musl (a static musl program replaces `malloc` by linking
 //! `libmemalloc.a`: `tests/c_musl.rs`).
-#![cfg(all(target_os = "linux", target_env = "gnu"))]
+// Not built under `--cfg loom`: that run is for the loom models, and these
+// tests (real threads and programs) already run in plain `cargo test`.
+#![cfg(all(target_os = "linux", target_env = "gnu", not(loom)))]
 
 mod common;
 #[path = "c/support.rs"]

@@ -10,7 +10,9 @@
 //!
 //! Linux only (glibc and musl): `fork`, `RLIMIT_AS`, pthread keys and
 //! `/proc/self/statm` are what these cases are about.
-#![cfg(target_os = "linux")]
+// Not built under `--cfg loom`: that run is for the loom models, and these
+// tests (real threads and programs) already run in plain `cargo test`.
+#![cfg(all(target_os = "linux", not(loom)))]
 
 mod common;
 
