@@ -19,7 +19,7 @@
 use crate::cache::ThreadCache;
 use crate::central::{CentralHeap, Kind, LARGE_MAX};
 use crate::region::Block;
-use crate::size_class::{ListOffset, SMALL_MAX, class_for, list_offset_for};
+use crate::size_class::{ListOffset, SMALL_MAX, block_size, class_for, list_offset_for};
 use core::ptr;
 
 /// Which central heap a thread uses, and how it finds its cache.
@@ -293,6 +293,11 @@ pub(crate) unsafe fn realloc_sized<B: Binding>(
 /// # Safety
 /// `ptr` is a live block of this heap.
 pub(crate) unsafe fn realloc<B: Binding>(b: &B, ptr: *mut u8, new_size: usize) -> *mut u8 {
+    if let Some(list) = b.small_class(ptr) {
+        // SAFETY: forwarded precondition; the lookup found a block of the
+        // list's class at `ptr`.
+        return unsafe { realloc_small(b, ptr, list, new_size) };
+    }
     let kind = b.central().classify(ptr);
     match kind {
         Kind::Small(class) if class_for(new_size, MALLOC_ALIGN) == Some(class) => return ptr,
@@ -313,6 +318,34 @@ pub(crate) unsafe fn realloc<B: Binding>(b: &B, ptr: *mut u8, new_size: usize) -
         unsafe {
             ptr::copy_nonoverlapping(ptr, new, old.min(new_size));
             free_kind(b, ptr, kind);
+        }
+    }
+    new
+}
+
+/// `realloc` of a small block whose class the binding's lock-free lookup
+/// found: no page-map walk. Stays in place if `new_size` maps to the same
+/// class, else moves (on failure returns null, the block untouched).
+///
+/// # Safety
+/// `ptr` is a live block of `list`'s class of this heap.
+unsafe fn realloc_small<B: Binding>(
+    b: &B,
+    ptr: *mut u8,
+    list: ListOffset,
+    new_size: usize,
+) -> *mut u8 {
+    let class = list.class();
+    if class_for(new_size, MALLOC_ALIGN) == Some(class) {
+        return ptr;
+    }
+    let new = alloc(b, new_size, MALLOC_ALIGN);
+    if !new.is_null() {
+        // SAFETY: distinct live blocks, each at least the copied length;
+        // `ptr` is a block of `list`'s class (caller).
+        unsafe {
+            ptr::copy_nonoverlapping(ptr, new, block_size(class).min(new_size));
+            free_small(b, ptr, list);
         }
     }
     new
@@ -342,5 +375,8 @@ pub(crate) fn alloc_zeroed<B: Binding>(b: &B, size: usize, align: usize) -> *mut
 /// # Safety
 /// `ptr` is a live block of this heap.
 pub(crate) unsafe fn usable_size<B: Binding>(b: &B, ptr: *const u8) -> usize {
+    if let Some(list) = b.small_class(ptr) {
+        return block_size(list.class());
+    }
     CentralHeap::usable_size(b.central().classify(ptr))
 }

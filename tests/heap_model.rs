@@ -1,14 +1,99 @@
-//! Randomized operation sequences on a `Heap` instance against a shadow
-//! model: every live block is filled with a pattern, checked before it is
-//! freed and after every realloc, and the heap-invariant checker runs
-//! throughout.
+//! Randomized operation sequences on a `Heap` instance, and on the
+//! process-wide heap, against a shadow model: every live block is filled
+//! with a pattern, checked before it is freed and after every realloc, and
+//! the heap-invariant checker runs throughout.
 
 mod common;
 
 use common::{Rng, fill, verify, verify_prefix};
-use memalloc::Heap;
+use memalloc::{Heap, Memalloc};
 use std::alloc::{GlobalAlloc, Layout};
 use std::collections::BTreeMap;
+
+/// The operations the model drives: `GlobalAlloc` for the layout-based
+/// ones, and the heap's malloc-style functions.
+trait ModelHeap: GlobalAlloc {
+    unsafe fn malloc(&self, size: usize) -> *mut u8;
+    unsafe fn calloc(&self, n: usize, size: usize) -> *mut u8;
+    unsafe fn aligned_alloc(&self, align: usize, size: usize) -> *mut u8;
+    unsafe fn resize(&self, ptr: *mut u8, size: usize) -> *mut u8;
+    unsafe fn free(&self, ptr: *mut u8);
+    unsafe fn usable_size(&self, ptr: *const u8) -> usize;
+    fn check(&self);
+    /// With every block freed: returns the cached blocks and free memory,
+    /// and checks that nothing is left in use.
+    fn finish(&self);
+}
+
+impl ModelHeap for Heap {
+    unsafe fn malloc(&self, size: usize) -> *mut u8 {
+        unsafe { Heap::malloc(self, size) }
+    }
+    unsafe fn calloc(&self, n: usize, size: usize) -> *mut u8 {
+        unsafe { Heap::calloc(self, n, size) }
+    }
+    unsafe fn aligned_alloc(&self, align: usize, size: usize) -> *mut u8 {
+        unsafe { Heap::aligned_alloc(self, align, size) }
+    }
+    unsafe fn resize(&self, ptr: *mut u8, size: usize) -> *mut u8 {
+        unsafe { Heap::resize(self, ptr, size) }
+    }
+    unsafe fn free(&self, ptr: *mut u8) {
+        unsafe { Heap::free(self, ptr) }
+    }
+    unsafe fn usable_size(&self, ptr: *const u8) -> usize {
+        unsafe { Heap::usable_size(self, ptr) }
+    }
+    fn check(&self) {
+        Heap::check(self).unwrap();
+    }
+    fn finish(&self) {
+        self.flush_thread_cache();
+        self.trim();
+        Heap::check(self).unwrap();
+        let s = self.stats();
+        assert_eq!(s.bytes_in_use, 0, "{s:?}");
+        assert_eq!(
+            s.regions, 0,
+            "trim releases every wholly free region: {s:?}"
+        );
+        assert_eq!(s.huge_allocations, 0);
+    }
+}
+
+/// The process-wide heap. Nothing else in this test binary uses it (its
+/// global allocator is std's), so its counters are this model's alone.
+impl ModelHeap for Memalloc {
+    unsafe fn malloc(&self, size: usize) -> *mut u8 {
+        unsafe { memalloc::malloc(size) }
+    }
+    unsafe fn calloc(&self, n: usize, size: usize) -> *mut u8 {
+        unsafe { memalloc::calloc(n, size) }
+    }
+    unsafe fn aligned_alloc(&self, align: usize, size: usize) -> *mut u8 {
+        unsafe { memalloc::aligned_alloc(align, size) }
+    }
+    unsafe fn resize(&self, ptr: *mut u8, size: usize) -> *mut u8 {
+        unsafe { memalloc::realloc(ptr, size) }
+    }
+    unsafe fn free(&self, ptr: *mut u8) {
+        unsafe { memalloc::free(ptr) }
+    }
+    unsafe fn usable_size(&self, ptr: *const u8) -> usize {
+        unsafe { memalloc::usable_size(ptr) }
+    }
+    fn check(&self) {
+        memalloc::check().unwrap();
+    }
+    fn finish(&self) {
+        memalloc::flush_thread_cache();
+        memalloc::trim();
+        memalloc::check().unwrap();
+        let s = memalloc::stats();
+        assert_eq!(s.bytes_in_use, 0, "{s:?}");
+        assert_eq!(s.huge_allocations, 0);
+    }
+}
 
 #[derive(Clone, Copy)]
 enum How {
@@ -31,8 +116,7 @@ fn assert_disjoint(live: &BTreeMap<usize, Live>) {
     }
 }
 
-fn random_ops(seed: u64, ops: usize, max_size: usize) {
-    let heap = Heap::new();
+fn random_ops(heap: &impl ModelHeap, seed: u64, ops: usize, max_size: usize) {
     let mut rng = Rng::new(seed);
     let mut live: BTreeMap<usize, Live> = BTreeMap::new();
     let mut tag = 0u64;
@@ -140,6 +224,7 @@ fn random_ops(seed: u64, ops: usize, max_size: usize) {
                 }
             };
             assert!(!p.is_null());
+            assert!(unsafe { heap.usable_size(p) } >= new_len);
             unsafe { verify_prefix(p, b.len, b.len.min(new_len), b.tag) };
             tag += 1;
             unsafe { fill(p, new_len, tag) };
@@ -157,7 +242,7 @@ fn random_ops(seed: u64, ops: usize, max_size: usize) {
         }
         if step % check_every() == 0 {
             assert_disjoint(&live);
-            heap.check().unwrap();
+            heap.check();
         }
     }
     for (addr, b) in std::mem::take(&mut live) {
@@ -166,36 +251,36 @@ fn random_ops(seed: u64, ops: usize, max_size: usize) {
             heap.free(addr as *mut u8);
         }
     }
-    heap.check().unwrap();
-    heap.flush_thread_cache();
-    heap.trim();
-    heap.check().unwrap();
-    let s = heap.stats();
-    assert_eq!(s.bytes_in_use, 0, "{s:?}");
-    assert_eq!(
-        s.regions, 0,
-        "trim releases every wholly free region: {s:?}"
-    );
-    assert_eq!(s.huge_allocations, 0);
+    heap.check();
+    heap.finish();
 }
 
 #[test]
 fn random_small_and_medium_operations_match_the_shadow_model() {
     for seed in 1..=4 {
-        random_ops(seed, 6000, 1 << 20);
+        random_ops(&Heap::new(), seed, 6000, 1 << 20);
+    }
+}
+
+/// The process-wide heap finds a small block's class by its lock-free page
+/// mark in `free`, `realloc` and `usable_size`; the model checks all three.
+#[test]
+fn random_operations_on_the_process_wide_heap_match_the_shadow_model() {
+    for seed in 11..=13 {
+        random_ops(&Memalloc, seed, 6000, 1 << 20);
     }
 }
 
 #[test]
 fn random_operations_up_to_64_mib_match_the_shadow_model() {
-    random_ops(99, 3000, 64 << 20);
+    random_ops(&Heap::new(), 99, 3000, 64 << 20);
 }
 
 #[test]
 #[ignore = "soak: cargo test --release -- --ignored soak"]
 fn soak_random_operations_for_many_seeds() {
     for seed in 100..400 {
-        random_ops(seed, 20_000, 64 << 20);
+        random_ops(&Heap::new(), seed, 20_000, 64 << 20);
     }
 }
 
