@@ -15,6 +15,7 @@
 #     c alloc=jemalloc status=ok lib=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 version=5.3.0-1
 #     c alloc=jemalloc prog=larson threads=4 ops=5000000 secs=0.1234 ops_per_sec=40518638
 #     c alloc=jemalloc prog=ring threads=1 steps=100000 instr_per_pair=58.6 loop_instr_per_step=32.0
+#     c alloc=jemalloc prog=resize threads=1 steps=100000 instr_per_pair=540.1 loop_instr_per_step=21.0
 #     c alloc=tcmalloc status=missing what=libtcmalloc_minimal.so.4 package=libtcmalloc-minimal4
 #     c alloc=mimalloc prog=threads threads=8 status=failed exit=134
 #
@@ -60,7 +61,10 @@ else
 fi
 churn_alive=8
 churn_ops=2000
-programs="mixed larson threads ring"
+programs="mixed larson threads ring resize"
+# Counted under callgrind: free+malloc (ring), realloc+malloc_usable_size
+# (resize); `instr_per_pair` is one step's instructions inside the allocator.
+counted="ring resize"
 
 say() { echo "== $*" >&2; }
 
@@ -151,24 +155,27 @@ timed() { # name preload prog threads args...
     fi
 }
 
-# Instructions callgrind counts for `ring STEPS [null]` under a preload.
-instructions() { # preload args...
-    local preload=$1
-    shift
+# Instructions callgrind counts for `PROG STEPS [null]` under a preload.
+instructions() { # preload prog args...
+    local preload=$1 prog=$2
+    shift 2
     LD_PRELOAD="$preload" valgrind --tool=callgrind --callgrind-out-file=/dev/null \
-        "$out/bin/ring" "$@" >"$err" 2>&1
+        "$out/bin/$prog" "$@" >"$err" 2>&1
     grep -q "cannot be preloaded" "$err" || awk '/Collected :/ { print $NF }' "$err"
 }
 
 have_valgrind=1
 command -v valgrind >/dev/null || have_valgrind=0
-loop=""
+# Each counted program's loop alone, per step (its `null` run), by name.
+declare -A loop
 if [ $have_valgrind = 1 ]; then
-    say "ring, the loop alone, under callgrind"
-    a=$(instructions "" "$ring_steps" null)
-    b=$(instructions "" $((2 * ring_steps)) null)
-    [ -n "$a" ] && [ -n "$b" ] && loop=$(awk -v a="$a" -v b="$b" -v n="$ring_steps" \
-        'BEGIN { printf "%.1f", (b - a) / n }')
+    for prog in $counted; do
+        say "$prog, the loop alone, under callgrind"
+        a=$(instructions "" "$prog" "$ring_steps" null)
+        b=$(instructions "" "$prog" $((2 * ring_steps)) null)
+        [ -n "$a" ] && [ -n "$b" ] && loop[$prog]=$(awk -v a="$a" -v b="$b" -v n="$ring_steps" \
+            'BEGIN { printf "%.1f", (b - a) / n }')
+    done
 fi
 
 for i in "${!names[@]}"; do
@@ -183,19 +190,22 @@ for i in "${!names[@]}"; do
     say "$name: threads, $churn_threads in all, $churn_alive alive"
     timed "$name" "$preload" threads "$churn_alive" \
         "$churn_threads" "$churn_alive" "$churn_ops" "$repeat"
-    if [ $have_valgrind = 0 ]; then
-        echo "c alloc=$name prog=ring threads=1 status=missing what=valgrind package=valgrind"
-        continue
-    fi
-    say "$name: ring under callgrind, $ring_steps and $((2 * ring_steps)) steps"
-    a=$(instructions "$preload" "$ring_steps")
-    b=$(instructions "$preload" $((2 * ring_steps)))
-    if [ -z "$a" ] || [ -z "$b" ] || [ -z "$loop" ]; then
-        echo "c alloc=$name prog=ring threads=1 status=failed what=callgrind"
-        continue
-    fi
-    awk -v name="$name" -v a="$a" -v b="$b" -v n="$ring_steps" -v loop="$loop" 'BEGIN {
-        printf "c alloc=%s prog=ring threads=1 steps=%d instr_per_pair=%.1f loop_instr_per_step=%s\n",
-            name, n, (b - a) / n - loop, loop
-    }'
+    for prog in $counted; do
+        if [ $have_valgrind = 0 ]; then
+            echo "c alloc=$name prog=$prog threads=1 status=missing what=valgrind package=valgrind"
+            continue
+        fi
+        say "$name: $prog under callgrind, $ring_steps and $((2 * ring_steps)) steps"
+        a=$(instructions "$preload" "$prog" "$ring_steps")
+        b=$(instructions "$preload" "$prog" $((2 * ring_steps)))
+        if [ -z "$a" ] || [ -z "$b" ] || [ -z "${loop[$prog]:-}" ]; then
+            echo "c alloc=$name prog=$prog threads=1 status=failed what=callgrind"
+            continue
+        fi
+        awk -v name="$name" -v prog="$prog" -v a="$a" -v b="$b" -v n="$ring_steps" \
+            -v loop="${loop[$prog]}" 'BEGIN {
+            printf "c alloc=%s prog=%s threads=1 steps=%d instr_per_pair=%.1f loop_instr_per_step=%s\n",
+                name, prog, n, (b - a) / n - loop, loop
+        }'
+    done
 done

@@ -427,10 +427,12 @@ fn ga_rows(lines: &[String]) -> Vec<Row> {
 struct CResults {
     /// Throughput rows (mixed, larson, threads).
     rows: Vec<Row>,
-    /// Instructions per free+malloc pair (ring); lower is better.
+    /// Instructions per step inside the allocator (ring: free+malloc;
+    /// resize: realloc+malloc_usable_size); lower is better.
     instr: Vec<Row>,
-    /// Instructions of the ring loop alone, per step, as subtracted.
-    loop_instr: Option<String>,
+    /// Instructions of each counted program's loop alone, per step, as
+    /// subtracted, by program.
+    loop_instr: BTreeMap<String, String>,
     /// Steps of the shorter ring run; threads in all of one threads run.
     ring_steps: Option<String>,
     churn_threads: Option<String>,
@@ -506,10 +508,25 @@ fn c_results(root: &Path, out: &Path, quick: bool) -> CResults {
         )
     })
     .collect();
-    let mut instr = Row {
-        label: "ring of 1000 live, 16–256 B".into(),
-        ..Row::default()
-    };
+    // The programs counted under callgrind, in table order.
+    let mut instr: Vec<(&str, Row)> = [
+        ("ring", "ring of 1000 live, 16–256 B: free+malloc"),
+        (
+            "resize",
+            "resize of 1000 live, 16–256 B: realloc+malloc_usable_size",
+        ),
+    ]
+    .into_iter()
+    .map(|(p, label)| {
+        (
+            p,
+            Row {
+                label: label.into(),
+                ..Row::default()
+            },
+        )
+    })
+    .collect();
     // Allocators with no figures at all, and what their cells say.
     let mut absent: Vec<(String, String)> = Vec::new();
     for line in &r.lines {
@@ -558,18 +575,28 @@ fn c_results(root: &Path, out: &Path, quick: bool) -> CResults {
                 );
                 absent.push((alloc.to_string(), "failed".into()));
             }
-            (Some("ring"), Some("missing")) => {
-                instr.note.insert(alloc.to_string(), format!("no {what}"));
-            }
-            (Some("ring"), Some(_)) => {
-                instr.note.insert(alloc.to_string(), "failed".into());
-            }
-            (Some("ring"), None) => {
-                if let Some(x) = f.get("instr_per_pair").and_then(|x| x.parse::<f64>().ok()) {
-                    instr.rate.insert(alloc.to_string(), x);
+            (Some(prog), status) if instr.iter().any(|(p, _)| *p == prog) => {
+                let Some((_, row)) = instr.iter_mut().find(|(p, _)| *p == prog) else {
+                    continue;
+                };
+                match status {
+                    Some("missing") => {
+                        row.note.insert(alloc.to_string(), format!("no {what}"));
+                    }
+                    Some(_) => {
+                        row.note.insert(alloc.to_string(), "failed".into());
+                    }
+                    None => {
+                        if let Some(x) = f.get("instr_per_pair").and_then(|x| x.parse::<f64>().ok())
+                        {
+                            row.rate.insert(alloc.to_string(), x);
+                        }
+                        if let Some(l) = f.get("loop_instr_per_step") {
+                            r.loop_instr.insert(prog.to_string(), l.to_string());
+                        }
+                        r.ring_steps = f.get("steps").map(|x| x.to_string());
+                    }
                 }
-                r.loop_instr = f.get("loop_instr_per_step").map(|x| x.to_string());
-                r.ring_steps = f.get("steps").map(|x| x.to_string());
             }
             (Some(prog), status) => {
                 let threads = f.get("threads").and_then(|t| t.parse::<usize>().ok());
@@ -601,13 +628,15 @@ fn c_results(root: &Path, out: &Path, quick: bool) -> CResults {
         for (_, _, row) in rows.iter_mut() {
             row.note.insert(alloc.clone(), note.clone());
         }
-        instr.note.insert(alloc, note);
+        for (_, row) in instr.iter_mut() {
+            row.note.insert(alloc.clone(), note.clone());
+        }
     }
     if r.lines.is_empty() && r.problem.is_none() {
         r.problem = Some("`bench-c/run.sh` printed no results".into());
     }
     r.rows = rows.into_iter().map(|(_, _, row)| row).collect();
-    r.instr = vec![instr];
+    r.instr = instr.into_iter().map(|(_, row)| row).collect();
     r
 }
 
@@ -1070,12 +1099,16 @@ fn c_section(o: &mut String, c: &CResults, quick: bool) {
         "- **mixed**: one thread; 64 slots, each step frees the oldest block and allocates one of 8 B–16 KiB (log-uniform).\n\
          - **larson**: threads replace random slots of one shared array (2000 slots per thread, 16–1024 B) by atomic exchange, so with T threads a freed block came from another thread with probability about (T−1)/T.\n\
          - **short-lived threads**: {} threads in all, 8 alive at a time, each doing 2000 malloc/free of 16–256 B (up to 64 live) and exiting; the time includes `pthread_create` and `pthread_join`.\n\
-         - **ring** (instruction counts): 1000 live blocks of 16–256 B, each step frees the oldest and allocates a new one, run under `valgrind --tool=callgrind` for {} and twice as many steps; the difference divided by the step count is one step's cost with start-up and exit cancelled, and the loop's own {} instructions per step (the same program with malloc and free replaced by stand-ins) are subtracted. Callgrind counts exactly, so this figure is free of the machine's noise.\n",
+         - **ring** (instruction counts): 1000 live blocks of 16–256 B, each step frees the oldest and allocates a new one, run under `valgrind --tool=callgrind` for {} and twice as many steps; the difference divided by the step count is one step's cost with start-up and exit cancelled, and the loop's own {} instructions per step (the same program with malloc and free replaced by stand-ins) are subtracted. Callgrind counts exactly, so this figure is free of the machine's noise.\n\
+         - **resize** (instruction counts, the same way; loop {}): 1000 live blocks, each step reallocs the oldest to a new size of 16–256 B (most steps change its size class, so the block moves and its bytes are copied) and asks `malloc_usable_size`, as a growing string does.\n",
         c.churn_threads.as_deref().unwrap_or("thousands of"),
         c.ring_steps.as_deref().unwrap_or("N"),
         c.loop_instr
-            .as_deref()
-            .unwrap_or("(not measured in this run)")
+            .get("ring")
+            .map_or("(not measured in this run)", String::as_str),
+        c.loop_instr
+            .get("resize")
+            .map_or("not measured in this run", String::as_str)
     );
     if let Some(p) = &c.problem {
         let _ = writeln!(o, "> **Not measured in full**: {p}.\n");
@@ -1095,7 +1128,7 @@ fn c_section(o: &mut String, c: &CResults, quick: bool) {
     figure_table(o, &c.rows, "program (ops/s)", &C_ALLOCATORS, true);
     let _ = writeln!(
         o,
-        "\nInstructions per free+malloc pair, lower is better, with the ratio to memalloc's count in parentheses (below 1.00×: fewer instructions than memalloc):\n"
+        "\nInstructions per step inside the allocator, lower is better, with the ratio to memalloc's count in parentheses (below 1.00×: fewer instructions than memalloc):\n"
     );
     figure_table(o, &c.instr, "program (instructions)", &C_ALLOCATORS, false);
 }
