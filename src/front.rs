@@ -117,8 +117,18 @@ pub(crate) fn alloc<B: Binding>(b: &B, size: usize, align: usize) -> *mut u8 {
                 p
             }
         }
-        None => b.central().alloc_large(size, align),
+        None => alloc_big(size, align, b),
     }
+}
+
+/// Allocates a block too big for a size class (or too aligned). A call of
+/// its own that takes the size and alignment first, in the registers the
+/// fast path received them in, so that path moves no register to prepare
+/// for it.
+#[cold]
+#[inline(never)]
+fn alloc_big<B: Binding>(size: usize, align: usize, b: &B) -> *mut u8 {
+    b.central().alloc_large(size, align)
 }
 
 /// A block of `size` bytes aligned to `align` popped from the thread's
