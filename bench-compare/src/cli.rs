@@ -7,6 +7,8 @@
 //! ga_<alloc> time btreemap|server ITERS          one timed chunk (for criterion)
 //! ga_<alloc> pairs N SIZE                        N alloc+free pairs of SIZE bytes
 //!                                                (for callgrind: instructions per pair)
+//! ga_<alloc> bursts THREADS OBJECTS              (i) alone
+//! ga_<alloc> rings THREADS STEPS SIZE            a ring of 1000 SIZE-byte blocks per thread
 //! ```
 //!
 //! Every result is one line of `key=value` fields after a record name:
@@ -80,7 +82,7 @@ pub const CHURN_ALIVE: usize = 8;
 
 fn usage(bin: &str) -> ! {
     eprintln!(
-        "usage: {bin} throughput [--quick] [--repeat N]\n       {bin} memory fragment|threadchurn|threadchurn-single [--quick]\n       {bin} time btreemap|server ITERS\n       {bin} pairs N SIZE\n       {bin} bursts THREADS OBJECTS"
+        "usage: {bin} throughput [--quick] [--repeat N]\n       {bin} memory fragment|threadchurn|threadchurn-single [--quick]\n       {bin} time btreemap|server ITERS\n       {bin} pairs N SIZE\n       {bin} bursts THREADS OBJECTS\n       {bin} rings THREADS STEPS SIZE"
     );
     std::process::exit(2)
 }
@@ -133,6 +135,18 @@ pub fn ga_main(alloc: &str) {
                 "threads={threads} objects={objects} nanos={} objects_per_sec={:.0}",
                 d.as_nanos(),
                 objects as f64 / d.as_secs_f64()
+            );
+        }
+        Some("rings") => {
+            let threads: usize = number_arg(&args, 2, bin);
+            let steps: u64 = number_arg(&args, 3, bin);
+            let size: usize = number_arg(&args, 4, bin);
+            let d = ga::rings(threads, steps, size);
+            let ops = steps * threads as u64;
+            println!(
+                "threads={threads} steps={steps} size={size} nanos={} steps_per_sec={:.0}",
+                d.as_nanos(),
+                ops as f64 / d.as_secs_f64()
             );
         }
         _ => usage(bin),

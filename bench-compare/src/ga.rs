@@ -39,6 +39,39 @@ pub fn pairs(n: u64, size: usize) {
     }
 }
 
+/// The process's `#[global_allocator]` as a `GlobalAlloc` value, so the
+/// `raw` workloads can run through it.
+struct Installed;
+
+// SAFETY: forwards to the global allocator, whose contract this is.
+unsafe impl std::alloc::GlobalAlloc for Installed {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        // SAFETY: the caller's layout, as `GlobalAlloc::alloc` requires.
+        unsafe { std::alloc::alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: a block of the global allocator with its layout.
+        unsafe { std::alloc::dealloc(ptr, layout) }
+    }
+}
+
+/// A fixed-size ring on each of `threads` threads: 1000 live blocks of
+/// `size` bytes, each step frees the oldest and allocates its replacement
+/// (writing a byte of it); `steps` steps per thread.
+pub fn rings(threads: usize, steps: u64, size: usize) -> Duration {
+    timed_threads_with(
+        threads,
+        |i| raw::Ring::new(&Installed, 1000, size, size, 0xb + i as u64),
+        |_, ring| {
+            for _ in 0..steps {
+                ring.step(&Installed);
+            }
+        },
+        |_, ring| ring.free_all(&Installed),
+    )
+}
+
 /// (c) Larson-style with `Box<[u8]>` objects (16–1024 B) in arrays of 1000;
 /// see `raw::Larson` for the handoff scheme. `ops` replacements in all.
 pub fn larson(threads: usize, ops: u64) -> Duration {
