@@ -303,15 +303,12 @@ pub(crate) unsafe fn realloc_sized<B: Binding>(
 /// # Safety
 /// `ptr` is a live block of this heap.
 pub(crate) unsafe fn realloc<B: Binding>(b: &B, ptr: *mut u8, new_size: usize) -> *mut u8 {
-    if let Some(list) = b.small_class(ptr) {
-        // SAFETY: forwarded precondition; the lookup found a block of the
-        // list's class at `ptr`.
-        return unsafe { realloc_small(b, ptr, list, new_size) };
-    }
-    let kind = b.central().classify(ptr);
+    let kind = kind_of(b, ptr);
     match kind {
-        Kind::Small(class) if class_for(new_size, MALLOC_ALIGN) == Some(class) => return ptr,
-        Kind::Small(_) => {}
+        Kind::Small(class) => {
+            // SAFETY: forwarded precondition; `kind` found a block of `class`.
+            return unsafe { realloc_small(b, ptr, ListOffset::of_class(class), new_size) };
+        }
         _ if new_size > SMALL_MAX => {
             // SAFETY: `kind` describes the live block `ptr`.
             let p = unsafe { b.central().realloc_big(ptr, kind, new_size) };
@@ -333,9 +330,8 @@ pub(crate) unsafe fn realloc<B: Binding>(b: &B, ptr: *mut u8, new_size: usize) -
     new
 }
 
-/// `realloc` of a small block whose class the binding's lock-free lookup
-/// found: no page-map walk. Stays in place if `new_size` maps to the same
-/// class, else moves (on failure returns null, the block untouched).
+/// `realloc` of a small block: stays in place if `new_size` maps to the
+/// same class, else moves (on failure returns null, the block untouched).
 ///
 /// # Safety
 /// `ptr` is a live block of `list`'s class of this heap.
@@ -385,8 +381,16 @@ pub(crate) fn alloc_zeroed<B: Binding>(b: &B, size: usize, align: usize) -> *mut
 /// # Safety
 /// `ptr` is a live block of this heap.
 pub(crate) unsafe fn usable_size<B: Binding>(b: &B, ptr: *const u8) -> usize {
-    if let Some(list) = b.small_class(ptr) {
-        return block_size(list.class());
+    CentralHeap::usable_size(kind_of(b, ptr))
+}
+
+/// What `ptr` is, for the calls that get no size: the binding's lock-free
+/// lookup first (a small block of the process-wide heap), the page-map walk
+/// (`classify`, with its diagnostics) for everything else.
+#[inline(always)]
+fn kind_of<B: Binding>(b: &B, ptr: *const u8) -> Kind {
+    match b.small_class(ptr) {
+        Some(list) => Kind::Small(list.class()),
+        None => b.central().classify(ptr),
     }
-    CentralHeap::usable_size(b.central().classify(ptr))
 }
