@@ -40,13 +40,14 @@ pub(crate) trait Binding {
     fn pop_fast(&self, list: ListOffset) -> *mut u8;
 
     /// Pushes `ptr` on this thread's cache ([`ThreadCache::push_if_room`])
-    /// if it is bound, no slow path is running on it, and the list has
-    /// room; false, having written nothing, otherwise. Makes no call.
+    /// if it is bound, no slow path is running on it, the list has room
+    /// and, with `check_head`, `ptr` is not the list's head; false, having
+    /// written nothing, otherwise. Makes no call.
     ///
     /// # Safety
     /// `ptr` is a live block of `list`'s class of this binding's heap, not
     /// used afterwards.
-    unsafe fn push_fast(&self, ptr: *mut u8, list: ListOffset) -> bool;
+    unsafe fn push_fast(&self, ptr: *mut u8, list: ListOffset, check_head: bool) -> bool;
 
     /// The slow path: binds the thread on first use, then runs `with` on
     /// its cache with the binding marked BUSY, or `without` if the thread
@@ -112,7 +113,7 @@ pub(crate) fn alloc<B: Binding>(b: &B, size: usize, align: usize) -> *mut u8 {
         Some(list) => {
             let p = b.pop_fast(list);
             if p.is_null() {
-                alloc_slow(b, list.class())
+                alloc_slow(list, b)
             } else {
                 p
             }
@@ -143,9 +144,13 @@ pub(crate) fn alloc_without_call<B: Binding>(b: &B, size: usize, align: usize) -
     }
 }
 
+/// The allocation fast path's miss. Takes the list first, in the register
+/// the fast path computed it in (the request's size), so that the fast path
+/// moves no register to prepare for the call.
 #[cold]
 #[inline(never)]
-fn alloc_slow<B: Binding>(b: &B, class: usize) -> *mut u8 {
+fn alloc_slow<B: Binding>(list: ListOffset, b: &B) -> *mut u8 {
+    let class = list.class();
     b.slow(
         // SAFETY: a valid class; the binding pairs this cache with this
         // central heap.
@@ -154,23 +159,31 @@ fn alloc_slow<B: Binding>(b: &B, class: usize) -> *mut u8 {
     )
 }
 
-/// Frees a small block of `list`'s class.
+/// Frees a small block of `list`'s class; `check_head` as
+/// [`ThreadCache::push_raw`]'s (true unless the caller gave the size).
 ///
 /// # Safety
 /// `ptr` is a live block of `list`'s class of this binding's heap, not
 /// used afterwards.
 #[inline(always)]
-unsafe fn free_small<B: Binding>(b: &B, ptr: *mut u8, list: ListOffset) {
+unsafe fn free_small<B: Binding>(b: &B, ptr: *mut u8, list: ListOffset, check_head: bool) {
     // SAFETY: the block is ours to push, of the list's class (caller).
-    if !unsafe { b.push_fast(ptr, list) } {
+    if !unsafe { b.push_fast(ptr, list, check_head) } {
         // SAFETY: forwarded precondition; the fast path wrote nothing.
-        unsafe { free_slow(b, ptr, list.class()) }
+        unsafe { free_slow(ptr, list, b) }
     }
 }
 
+/// The free fast path's miss. Takes the pointer and the list first, in
+/// the registers `dealloc` has them in (the list is computed in the size's
+/// register), so that the fast path moves no register to prepare for it.
+///
+/// # Safety
+/// As [`free_small`].
 #[cold]
 #[inline(never)]
-unsafe fn free_slow<B: Binding>(b: &B, ptr: *mut u8, class: usize) {
+unsafe fn free_slow<B: Binding>(ptr: *mut u8, list: ListOffset, b: &B) {
+    let class = list.class();
     b.slow(
         // SAFETY: forwarded precondition.
         |cache, central| unsafe { cache.free(central, ptr, class) },
@@ -189,7 +202,7 @@ unsafe fn free_slow<B: Binding>(b: &B, ptr: *mut u8, class: usize) {
 pub(crate) unsafe fn dealloc_sized<B: Binding>(b: &B, ptr: *mut u8, size: usize, align: usize) {
     match list_offset_for(size, align) {
         // SAFETY: forwarded precondition.
-        Some(list) => unsafe { free_small(b, ptr, list) },
+        Some(list) => unsafe { free_small(b, ptr, list, false) },
         // SAFETY: forwarded precondition.
         None => unsafe { free_big(b, ptr) },
     }
@@ -212,7 +225,7 @@ unsafe fn free_big<B: Binding>(b: &B, ptr: *mut u8) {
 unsafe fn free_kind<B: Binding>(b: &B, ptr: *mut u8, kind: Kind) {
     match kind {
         // SAFETY: `classify` found a live block of `class` at `ptr`.
-        Kind::Small(class) => unsafe { free_small(b, ptr, ListOffset::of_class(class)) },
+        Kind::Small(class) => unsafe { free_small(b, ptr, ListOffset::of_class(class), true) },
         // SAFETY: `kind` came from `classify(ptr)` of a live block.
         _ => unsafe { b.central().free_big(kind) },
     }
@@ -227,7 +240,7 @@ pub(crate) unsafe fn free<B: Binding>(b: &B, ptr: *mut u8) {
     if let Some(list) = b.small_class(ptr) {
         // SAFETY: forwarded precondition; the lookup found a block of the
         // list's class.
-        return unsafe { free_small(b, ptr, list) };
+        return unsafe { free_small(b, ptr, list, true) };
     }
     if ptr.is_null() {
         return;
@@ -250,7 +263,7 @@ pub(crate) unsafe fn free_without_call<B: Binding>(b: &B, ptr: *mut u8) -> bool 
     match b.small_class(ptr) {
         // SAFETY: forwarded precondition; the lookup found a block of the
         // list's class.
-        Some(list) => unsafe { b.push_fast(ptr, list) },
+        Some(list) => unsafe { b.push_fast(ptr, list, true) },
         None => false,
     }
 }
@@ -351,7 +364,7 @@ unsafe fn realloc_small<B: Binding>(
         // `ptr` is a block of `list`'s class (caller).
         unsafe {
             ptr::copy_nonoverlapping(ptr, new, block_size(class).min(new_size));
-            free_small(b, ptr, list);
+            free_small(b, ptr, list, true);
         }
     }
     new

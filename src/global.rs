@@ -74,10 +74,10 @@ impl Binding for ProcessBinding {
     }
 
     #[inline(always)]
-    unsafe fn push_fast(&self, ptr: *mut u8, list: ListOffset) -> bool {
+    unsafe fn push_fast(&self, ptr: *mut u8, list: ListOffset, check_head: bool) -> bool {
         // SAFETY: forwarded precondition; the slot is only ever used with
         // GLOBAL_CENTRAL.
-        unsafe { CacheSlot::push_through(&ThreadWord, ptr, list) }
+        unsafe { CacheSlot::push_through(&ThreadWord, ptr, list, check_head) }
     }
 
     #[inline(always)]

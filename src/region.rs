@@ -4,13 +4,19 @@
 //!  base = ptr & !(REGION_ALIGN - 1)
 //!  │
 //!  ▼
-//!  ┌──────────────┬───────────────────────┬────────┬────────┬─────────────┬──────
-//!  │ RegionHeader │ PageDesc × npages     │ page   │ page   │ page ...    │
-//!  │ (kind, size, │ (the page map: which  │ first_ │        │             │
-//!  │  owner, ...) │  span each page is in)│ page   │        │             │
-//!  └──────────────┴───────────────────────┴────────┴────────┴─────────────┴──────
-//!  ◀────────── metadata pages ───────────▶◀──── spans tile the rest exactly ────▶
+//!  ┌──────────────┬─────────────┬──────────────────────┬────────┬────────┬──────
+//!  │ RegionHeader │ PageMark ×  │ PageDesc × npages    │ page   │ page   │ ...
+//!  │ (kind, size, │ 8192 (every │ (the page map: which │ first_ │        │
+//!  │  owner, ...) │ page's)     │ span each page is in)│ page   │        │
+//!  └──────────────┴─────────────┴──────────────────────┴────────┴────────┴──────
+//!  ◀──────────────── metadata pages ──────────────────▶◀─ spans tile the rest ─▶
 //! ```
+//!
+//! The page marks ([`RegionHeader::mark`]) have room for the largest
+//! region whatever this region's size, so the lock-free `free` indexes them
+//! by the pointer's page bits with no bound test; entries past `npages`
+//! stay zero (fresh mappings are zero and nothing writes them), and their
+//! pages are never touched, so they cost address space, not memory.
 //!
 //! Glossary:
 //! - **page**: [`PAGE_SIZE`] bytes, the unit the page heap deals in.
@@ -39,7 +45,7 @@
 use crate::size_class::{LIST_STRIDE, ListOffset, NUM_CLASSES};
 use crate::sync::atomic::Ordering;
 use core::ptr;
-use core::sync::atomic::{AtomicU16, AtomicU64};
+use core::sync::atomic::{AtomicU16, AtomicU32, AtomicU64};
 
 /// log2 of [`PAGE_SIZE`].
 pub const PAGE_SHIFT: usize = 13;
@@ -132,12 +138,6 @@ pub struct PageDesc {
     pub carved: u32,
     /// Small span: whether it is on its class's partial list.
     pub in_partial: bool,
-    /// Every page, read by the lock-free `free` of the process-wide heap
-    /// ([`process_small_class`]): [`small_page_mark`]`(class, i)` on page
-    /// `i` of a small span of `class`, 0 on every other page. Set when the span is
-    /// marked small and cleared before its pages go back to the page heap,
-    /// so it never changes while a live block lies in the page.
-    pub small_page: u16,
     /// Small span: its free blocks.
     pub free: *mut Block,
     /// Free span: bin links. Small span: partial-list links.
@@ -147,10 +147,62 @@ pub struct PageDesc {
     pub freed_at: u64,
 }
 
-/// Bytes of header plus page map for a region of `npages` pages, rounded up
-/// to whole pages.
+/// Where a region's page marks start: right after the header.
+const MARKS_OFFSET: usize = core::mem::size_of::<RegionHeader>().next_multiple_of(64);
+/// Where its page descriptors start: after a mark for every page the
+/// largest region has.
+const DESCS_OFFSET: usize = (MARKS_OFFSET + MAX_REGION_PAGES * core::mem::size_of::<PageMark>())
+    .next_multiple_of(core::mem::align_of::<PageDesc>());
+
+/// What the lock-free `free` of the process-wide heap
+/// ([`process_small_class`]) reads about a page, in one 32-bit word: 0 for
+/// a page of no small span; for page `k` of a small span of class `c`,
+/// `k × PAGE_SIZE` (the page's distance from the span's first page) in
+/// bits 0–15 and `c + 1` in bits 25–31, so that the word shifted right by
+/// 21 is `(c + 1) × 16`: the class's [`ListOffset`], and the byte offset of
+/// its entry in [`BLOCK_START`](crate::size_class::BLOCK_START): below
+/// 2 048, so inside the table, whatever the word holds.
+///
+/// Invariant: set (under the page-heap lock) when a span is marked small,
+/// cleared before its pages go back to the page heap, so a mark never
+/// changes while a live block lies in its page; only ever zero or
+/// [`PageMark::small`] of a real class and page.
+#[repr(transparent)]
+pub struct PageMark(AtomicU32);
+
+/// Where a [`PageMark`] keeps `class + 1`.
+const MARK_CLASS_SHIFT: u32 = 25;
+/// The shift that turns a mark into `(class + 1) × 16`.
+const MARK_LIST_SHIFT: u32 = MARK_CLASS_SHIFT - LIST_STRIDE.trailing_zeros();
+const _: () = assert!(NUM_CLASSES < 1 << (32 - MARK_CLASS_SHIFT));
+const _: () = assert!(
+    (u32::MAX >> MARK_LIST_SHIFT) as usize / LIST_STRIDE < crate::size_class::BLOCK_START_ENTRIES
+);
+// The distance from the span's first page fits the low 16 bits.
+const _: () = assert!((crate::size_class::MAX_SPAN_PAGES - 1) * PAGE_SIZE <= u16::MAX as usize);
+
+impl PageMark {
+    /// The mark of page `page_in_span` of a small span of `class`.
+    pub const fn small(class: usize, page_in_span: usize) -> u32 {
+        ((page_in_span * PAGE_SIZE) | ((class + 1) << MARK_CLASS_SHIFT)) as u32
+    }
+
+    /// The mark's value.
+    #[inline(always)]
+    pub fn get(&self) -> u32 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Sets the mark (under the page-heap lock).
+    pub fn set(&self, mark: u32) {
+        self.0.store(mark, Ordering::Relaxed);
+    }
+}
+
+/// Bytes of header, page marks and page map for a region of `npages`
+/// pages, rounded up to whole pages.
 pub const fn metadata_pages(npages: usize) -> usize {
-    let bytes = core::mem::size_of::<RegionHeader>() + npages * core::mem::size_of::<PageDesc>();
+    let bytes = DESCS_OFFSET + npages * core::mem::size_of::<PageDesc>();
     bytes.div_ceil(PAGE_SIZE)
 }
 
@@ -161,15 +213,30 @@ impl RegionHeader {
     /// `this` is a live `Pages` region and `i < npages`.
     #[inline(always)]
     pub unsafe fn desc(this: *mut RegionHeader, i: usize) -> *mut PageDesc {
-        // SAFETY: the descriptors follow the header inside the mapping.
+        // SAFETY: the descriptors follow the marks inside the mapping's
+        // metadata pages.
         unsafe {
             debug_assert!(
                 i < (*this).npages,
                 "page {i} outside a region of {} pages",
                 (*this).npages
             );
-            (this.add(1) as *mut PageDesc).add(i)
+            ((this as *mut u8).add(DESCS_OFFSET) as *mut PageDesc).add(i)
         }
+    }
+
+    /// The [`PageMark`] of page `i` (zero for every index past `npages`:
+    /// see the module docs).
+    ///
+    /// # Safety
+    /// `this` is a live `Pages` region and `i < MAX_REGION_PAGES`.
+    #[inline(always)]
+    pub unsafe fn mark<'a>(this: *mut RegionHeader, i: usize) -> &'a PageMark {
+        debug_assert!(i < MAX_REGION_PAGES);
+        // SAFETY: the marks of every page the largest region has follow the
+        // header inside the metadata pages (`metadata_pages`), so index
+        // `i` lies in the live mapping; they are only accessed atomically.
+        unsafe { &*((this as *mut u8).add(MARKS_OFFSET) as *const PageMark).add(i) }
     }
 
     /// The address of page `i`.
@@ -320,65 +387,51 @@ pub fn unregister_process_region(base: usize) {
 /// and huge blocks, other heaps, and every invalid pointer, which the
 /// caller then classifies the careful way, with its diagnostics).
 ///
-/// A mask and two loads: the chunk's page count, then the page's
-/// descriptor's `small_page`. The block-start check is one multiplication:
+/// A mask and two loads: the chunk's entry (is it a page region of the
+/// process-wide heap?), then the page's mark ([`RegionHeader::mark`]),
+/// indexed by the pointer's page bits with no bound test. The block-start
+/// check is one multiplication:
 /// see [`SizeClass::start_inv`](crate::size_class::SizeClass::start_inv)
 /// and [`BLOCK_START`](crate::size_class::BLOCK_START).
 #[inline(always)]
 pub fn process_small_class(ptr: *const u8) -> Option<ListOffset> {
     let addr = ptr as usize;
-    let npages = u32::from(process_entry(addr >> REGION_SHIFT)?.load(Ordering::Relaxed));
-    let page = (addr >> PAGE_SHIFT) as u32 & (MAX_REGION_PAGES as u32 - 1);
-    if page >= npages {
+    if process_entry(addr >> REGION_SHIFT)?.load(Ordering::Relaxed) == 0 {
         return None;
     }
-    let page = page as usize;
+    let page = (addr >> PAGE_SHIFT) & (MAX_REGION_PAGES - 1);
     let r = (addr & !(REGION_ALIGN - 1)) as *mut RegionHeader;
-    // SAFETY: the entry is non-zero only while the process-wide heap's page
-    // region of `npages` pages lives at `r`, and `page < npages`, so the
-    // descriptor lies in its page map. For a live block its `small_page`
-    // does not change (`PageDesc` invariant); for an invalid pointer the
-    // read is of mapped memory of ours and the checks below reject it
-    // unless it is a block start.
-    let mark = unsafe { (*RegionHeader::desc(r, page)).small_page } as usize;
+    // SAFETY: the entry is non-zero only while a page region of the
+    // process-wide heap lives at `r`, and `page < MAX_REGION_PAGES`, so the
+    // mark lies in its metadata pages (`RegionHeader::mark`). For a live
+    // block its mark does not change; for an invalid pointer the read is
+    // of mapped memory of ours, and the checks below reject it unless it
+    // is a block start.
+    let mark = unsafe { RegionHeader::mark(r, page) }.get();
     // `(class + 1) × 16`, the byte offset of the class's check in
-    // BLOCK_START, or 0 for a page of no small span, whose entry (like those
-    // past the last class) accepts no offset: no separate test.
-    let check_at = mark & MARK_CHECK_BITS;
-    // SAFETY: `check_at` < 1024 is a multiple of 16, the offset of an
-    // entry of the 64 × 16-byte table.
+    // BLOCK_START and the class's list offset, or 0 for a page of no small
+    // span, whose entry (like those past the last class) accepts no offset:
+    // no separate test.
+    let check_at = (mark >> MARK_LIST_SHIFT) as usize & !(LIST_STRIDE - 1);
+    // SAFETY: `check_at` < 2048 is a multiple of 16 (`PageMark`), the
+    // offset of an entry of the 128 × 16-byte table.
     let check = unsafe {
         &*(core::ptr::addr_of!(crate::size_class::BLOCK_START) as *const u8)
             .add(check_at)
             .cast::<crate::size_class::BlockStart>()
     };
     // Offset from the span's first page: within-page offset plus the
-    // pages before this one.
-    // Below `MAX_SPAN_PAGES × PAGE_SIZE`, so 32 bits do.
-    let offset = ((addr & (PAGE_SIZE - 1)) + ((mark >> MARK_PAGE_SHIFT) << PAGE_SHIFT)) as u32;
+    // pages before this one. Below `MAX_SPAN_PAGES × PAGE_SIZE`, so 32
+    // bits do.
+    let offset = (addr & (PAGE_SIZE - 1)) as u32 + (mark & 0xffff);
     if offset.wrapping_mul(check.inv).rotate_right(check.shift) < check.blocks {
-        // `(class + 1) × 16 − 16` is the class's list offset.
+        // `(class + 1) × 16` is the class's list offset.
         Some(ListOffset::of_class(check_at / LIST_STRIDE - 1))
     } else {
         None
     }
 }
 
-/// Bits of a page's `small_page` mark that hold `(class + 1) × 16`.
-const MARK_CHECK_BITS: usize = 0x3f0;
-/// Where a mark holds the page's index in its span (6 bits).
-const MARK_PAGE_SHIFT: u32 = 10;
-const _: () = assert!((NUM_CLASSES + 1) * LIST_STRIDE <= MARK_CHECK_BITS);
-const _: () = assert!(crate::size_class::MAX_SPAN_PAGES <= 1 << (16 - MARK_PAGE_SHIFT));
-
-/// The `small_page` mark of page `page_in_span` of a small span of `class`:
-/// `(class + 1) × 16` (the byte offset of the class's entry in
-/// [`BLOCK_START`](crate::size_class::BLOCK_START), which is also 16 past
-/// the class's [`ListOffset`]) in bits 4–9, and the page's index in its
-/// span in bits 10–15.
-pub const fn small_page_mark(class: usize, page_in_span: usize) -> u16 {
-    (((class + 1) * LIST_STRIDE) | (page_in_span << MARK_PAGE_SHIFT)) as u16
-}
 
 /// Writes a fresh header at `base` (a new mapping of `map_size` bytes).
 ///
@@ -437,7 +490,6 @@ pub unsafe fn init_page_map(r: *mut RegionHeader) -> *mut PageDesc {
                 used: 0,
                 carved: 0,
                 in_partial: false,
-                small_page: 0,
                 free: ptr::null_mut(),
                 next: ptr::null_mut(),
                 prev: ptr::null_mut(),

@@ -106,6 +106,7 @@ impl CacheSlot {
         word: &impl ActiveWord,
         ptr: *mut u8,
         list: ListOffset,
+        check_head: bool,
     ) -> bool {
         let slot = word.get();
         debug_assert_word(word, slot);
@@ -114,7 +115,7 @@ impl CacheSlot {
         unsafe {
             (*slot)
                 .cache
-                .with_mut(|c| ThreadCache::push_raw(c, ptr, list))
+                .with_mut(|c| ThreadCache::push_raw(c, ptr, list, check_head))
         }
     }
 

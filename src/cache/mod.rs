@@ -86,8 +86,8 @@ fn max_list_len(class: usize, batch: u32) -> u32 {
 const MAX_OVERAGES: u32 = 3;
 
 /// One class's current list: the part of its free blocks the fast path
-/// pops and pushes. 16 bytes, so a thread's forty current lists fit in ten
-/// cache lines and the fast path finds one with a shift.
+/// pops and pushes. 16 bytes, so four share a cache line and the fast path
+/// finds one at the request's size rounded up to 16 ([`ListOffset`]).
 ///
 /// Invariants: `head` starts a null-terminated list of exactly
 /// `len = limit − room` free blocks of this class, owned by this cache,
@@ -103,6 +103,7 @@ struct CurrentList {
 }
 
 const _: () = assert!(core::mem::size_of::<CurrentList>() == LIST_STRIDE);
+const _: () = assert!(core::mem::offset_of!(ThreadCache, current) == LIST_STRIDE);
 
 impl CurrentList {
     /// Blocks on the current list.
@@ -142,11 +143,24 @@ struct FreeList {
 /// handed out by the central heap this cache is always used with (the
 /// binding layer pairs each cache with one central heap for its life).
 /// `capacity == Σ (max_len − 1) × block_size ≤ THREAD_BUDGET`.
+#[repr(C)]
 pub struct ThreadCache {
+    /// The zero-size list ([`ListOffset`] 0), right before `current`: always
+    /// empty and full (`room == limit == 0`), so the fast paths miss on it
+    /// and a request of 0 bytes takes the slow path as class 0. Never
+    /// written.
+    zero_size: CurrentList,
     current: [CurrentList; NUM_CLASSES],
     lists: [FreeList; NUM_CLASSES],
     capacity: usize,
 }
+
+/// A list the fast paths always miss on: empty, with no room.
+const CLOSED_LIST: CurrentList = CurrentList {
+    head: ptr::null_mut(),
+    room: 0,
+    limit: 0,
+};
 
 const fn initial_current() -> [CurrentList; NUM_CLASSES] {
     [CurrentList {
@@ -210,6 +224,7 @@ impl ThreadCache {
     /// An empty cache.
     pub const fn new() -> Self {
         ThreadCache {
+            zero_size: CLOSED_LIST,
             current: initial_current(),
             lists: initial_lists(),
             capacity: 0,
@@ -223,29 +238,28 @@ impl ThreadCache {
     /// every thread and never written.
     pub(crate) const fn closed() -> Self {
         ThreadCache {
-            current: [CurrentList {
-                head: ptr::null_mut(),
-                room: 0,
-                limit: 0,
-            }; NUM_CLASSES],
+            zero_size: CLOSED_LIST,
+            current: [CLOSED_LIST; NUM_CLASSES],
             lists: initial_lists(),
             capacity: 0,
         }
     }
 
     /// The current list at `list` of the cache at `this` (no shift: the
-    /// offset is in bytes).
+    /// offset is in bytes from the zero-size list).
     ///
     /// # Safety
     /// `this` points to a live cache.
     #[inline(always)]
     unsafe fn current_raw(this: *mut ThreadCache, list: ListOffset) -> *mut CurrentList {
-        debug_assert!(list.class() < NUM_CLASSES);
-        // SAFETY: `list.class() < NUM_CLASSES` (`ListOffset` invariant), so
-        // the offset, a multiple of `LIST_STRIDE == size_of::<CurrentList>()`,
-        // names an element of `current`, inside the live cache (caller).
+        debug_assert!(list.bytes() <= NUM_CLASSES * LIST_STRIDE);
+        // SAFETY: `list.bytes() ≤ NUM_CLASSES × LIST_STRIDE` and a multiple
+        // of `LIST_STRIDE == size_of::<CurrentList>()` (`ListOffset`
+        // invariant); `current` follows `zero_size` directly (`repr(C)`,
+        // both 16-byte aligned), so the offset names `zero_size` or an
+        // element of `current`, inside the live cache (caller).
         unsafe {
-            (ptr::addr_of_mut!((*this).current) as *mut u8)
+            (ptr::addr_of_mut!((*this).zero_size) as *mut u8)
                 .add(list.bytes())
                 .cast::<CurrentList>()
         }
@@ -279,17 +293,29 @@ impl ThreadCache {
 
     /// The fast path's push on the cache at `this`: puts `ptr` on `list`'s
     /// current list and returns true if the list has room for it without
-    /// an overflow and `ptr` is not its head; returns false, writing
-    /// nothing, otherwise (always, on a closed cache). The caller then
-    /// takes the slow path ([`Self::free`]: the push with its overflow, or
-    /// the diagnosis of an immediate double free). Makes no call and forms
-    /// no reference.
+    /// an overflow and, with `check_head`, `ptr` is not its head; returns
+    /// false, writing nothing, otherwise (always, on a closed cache). The
+    /// caller then takes the slow path ([`Self::free`]: the push with its
+    /// overflow, or the diagnosis of an immediate double free). Makes no
+    /// call and forms no reference.
+    ///
+    /// `check_head` is for frees that name no size (`free(p)`), where a
+    /// double free is a runtime input to diagnose. A free with a size
+    /// (`GlobalAlloc::dealloc`) skips it: there a double free breaks the
+    /// caller's `unsafe` contract, as any use after free does, and safe
+    /// code cannot make one; the test would cost two instructions on every
+    /// `dealloc`.
     ///
     /// # Safety
     /// As [`Self::pop_raw`]; `ptr` is a block of `list`'s class handed out
     /// by the central heap this cache is used with, and no longer used.
     #[inline(always)]
-    pub(crate) unsafe fn push_raw(this: *mut ThreadCache, ptr: *mut u8, list: ListOffset) -> bool {
+    pub(crate) unsafe fn push_raw(
+        this: *mut ThreadCache,
+        ptr: *mut u8,
+        list: ListOffset,
+        check_head: bool,
+    ) -> bool {
         // SAFETY: a live cache (caller).
         let list = unsafe { Self::current_raw(this, list) };
         let b = ptr as *mut Block;
@@ -297,7 +323,7 @@ impl ThreadCache {
         // has room, which the caller may then write; the block is free and
         // ours now, and its first word becomes the link.
         unsafe {
-            if (*list).room <= 0 || b == (*list).head {
+            if (*list).room <= 0 || (check_head && b == (*list).head) {
                 return false;
             }
             (*b).next = (*list).head;
@@ -320,10 +346,15 @@ impl ThreadCache {
     /// `ptr` is a block of `list`'s class handed out by the central heap
     /// this cache is used with, and no longer used.
     #[inline(always)]
-    pub(crate) unsafe fn push_if_room(&mut self, ptr: *mut u8, list: ListOffset) -> bool {
+    pub(crate) unsafe fn push_if_room(
+        &mut self,
+        ptr: *mut u8,
+        list: ListOffset,
+        check_head: bool,
+    ) -> bool {
         // SAFETY: a live cache that the caller holds exclusively; forwarded
         // precondition.
-        unsafe { Self::push_raw(self, ptr, list) }
+        unsafe { Self::push_raw(self, ptr, list, check_head) }
     }
 
     /// The slow path's push: puts `ptr` on `list`'s current list and

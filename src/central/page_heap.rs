@@ -29,7 +29,7 @@
 use super::LockCounts;
 use crate::os::{self, Os};
 use crate::region::{
-    self, MAX_REGION_PAGES, MIN_REGION_SIZE, PAGE_SHIFT, PAGE_SIZE, PageDesc, REGION_ALIGN,
+    self, MAX_REGION_PAGES, MIN_REGION_SIZE, PAGE_SHIFT, PAGE_SIZE, PageDesc, PageMark, REGION_ALIGN,
     RegionHeader, RegionKind, SPAN_FREE, SPAN_LARGE, SPAN_SMALL, metadata_pages,
 };
 use crate::size_class::CLASSES;
@@ -475,7 +475,7 @@ impl PageState {
                 for i in 0..n {
                     let di = RegionHeader::desc(r, start + i);
                     (*di).span_start = start as u32;
-                    (*di).small_page = region::small_page_mark(class as usize, i);
+                    RegionHeader::mark(r, start + i).set(PageMark::small(class as usize, i));
                 }
             } else {
                 (*RegionHeader::desc(r, start + n - 1)).span_start = start as u32;
@@ -484,7 +484,7 @@ impl PageState {
         }
     }
 
-    /// Clears `small_page` on every page of the small span headed by `d`,
+    /// Clears the mark of every page of the small span headed by `d`,
     /// which is about to become free.
     ///
     /// # Safety
@@ -495,7 +495,7 @@ impl PageState {
             let r = RegionHeader::of_desc(d);
             let start = (*d).index as usize;
             for i in start..start + (*d).npages as usize {
-                (*RegionHeader::desc(r, i)).small_page = 0;
+                RegionHeader::mark(r, i).set(0);
             }
         }
     }

@@ -56,9 +56,9 @@ impl Binding for Using<'_> {
         unsafe { (*self.cache).pop(list) }
     }
 
-    unsafe fn push_fast(&self, ptr: *mut u8, list: ListOffset) -> bool {
+    unsafe fn push_fast(&self, ptr: *mut u8, list: ListOffset, check_head: bool) -> bool {
         // SAFETY: as above; forwarded precondition.
-        unsafe { (*self.cache).push_if_room(ptr, list) }
+        unsafe { (*self.cache).push_if_room(ptr, list, check_head) }
     }
 
     fn slow<R>(

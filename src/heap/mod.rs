@@ -603,9 +603,9 @@ impl Binding for Heap {
     }
 
     #[inline(always)]
-    unsafe fn push_fast(&self, ptr: *mut u8, list: ListOffset) -> bool {
+    unsafe fn push_fast(&self, ptr: *mut u8, list: ListOffset, check_head: bool) -> bool {
         // SAFETY: forwarded precondition.
-        THREAD_HEAPS.with(|me| self.fast_in(me, |c| unsafe { c.push_if_room(ptr, list) }))
+        THREAD_HEAPS.with(|me| self.fast_in(me, |c| unsafe { c.push_if_room(ptr, list, check_head) }))
             == Some(true)
     }
 

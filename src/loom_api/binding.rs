@@ -145,10 +145,10 @@ impl Binding for ModelThread<'_> {
         CacheSlot::pop_through(&self.word, list)
     }
 
-    unsafe fn push_fast(&self, ptr: *mut u8, list: ListOffset) -> bool {
+    unsafe fn push_fast(&self, ptr: *mut u8, list: ListOffset, check_head: bool) -> bool {
         // SAFETY: forwarded precondition; the slot is only used with this
         // model heap.
-        unsafe { CacheSlot::push_through(&self.word, ptr, list) }
+        unsafe { CacheSlot::push_through(&self.word, ptr, list, check_head) }
     }
 
     fn slow<R>(

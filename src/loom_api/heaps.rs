@@ -70,11 +70,11 @@ impl Binding for Bound<'_> {
             .unwrap_or(core::ptr::null_mut())
     }
 
-    unsafe fn push_fast(&self, ptr: *mut u8, list: ListOffset) -> bool {
+    unsafe fn push_fast(&self, ptr: *mut u8, list: ListOffset, check_head: bool) -> bool {
         // SAFETY: forwarded precondition.
-        self.heap
-            .fast_in(self.me, |c| unsafe { c.push_if_room(ptr, list) })
-            == Some(true)
+        self.heap.fast_in(self.me, |c| unsafe {
+            c.push_if_room(ptr, list, check_head)
+        }) == Some(true)
     }
 
     fn slow<R>(
