@@ -159,9 +159,9 @@ const DESCS_OFFSET: usize = (MARKS_OFFSET + MAX_REGION_PAGES * core::mem::size_o
 /// a page of no small span; for page `k` of a small span of class `c`,
 /// `k × PAGE_SIZE` (the page's distance from the span's first page) in
 /// bits 0–15 and `c + 1` in bits 25–31, so that the word shifted right by
-/// 21 is `(c + 1) × 16`: the class's [`ListOffset`], and the byte offset of
-/// its entry in [`BLOCK_START`](crate::size_class::BLOCK_START): below
-/// 2 048, so inside the table, whatever the word holds.
+/// 21 is `(c + 1) × 16`: the byte offset of the class's entry in
+/// [`BLOCK_START`](crate::size_class::BLOCK_START) (below 2 048, so inside
+/// the table, whatever the word holds), and 16 past its [`ListOffset`].
 ///
 /// Invariant: set (under the page-heap lock) when a span is marked small,
 /// cleared before its pages go back to the page heap, so a mark never
@@ -409,9 +409,8 @@ pub fn process_small_class(ptr: *const u8) -> Option<ListOffset> {
     // is a block start.
     let mark = unsafe { RegionHeader::mark(r, page) }.get();
     // `(class + 1) × 16`, the byte offset of the class's check in
-    // BLOCK_START and the class's list offset, or 0 for a page of no small
-    // span, whose entry (like those past the last class) accepts no offset:
-    // no separate test.
+    // BLOCK_START, or 0 for a page of no small span, whose entry (like those
+    // past the last class) accepts no offset: no separate test.
     let check_at = (mark >> MARK_LIST_SHIFT) as usize & !(LIST_STRIDE - 1);
     // SAFETY: `check_at` < 2048 is a multiple of 16 (`PageMark`), the
     // offset of an entry of the 128 × 16-byte table.
@@ -425,7 +424,7 @@ pub fn process_small_class(ptr: *const u8) -> Option<ListOffset> {
     // bits do.
     let offset = (addr & (PAGE_SIZE - 1)) as u32 + (mark & 0xffff);
     if offset.wrapping_mul(check.inv).rotate_right(check.shift) < check.blocks {
-        // `(class + 1) × 16` is the class's list offset.
+        // `(class + 1) × 16 − 16` is the class's list offset.
         Some(ListOffset::of_class(check_at / LIST_STRIDE - 1))
     } else {
         None

@@ -214,14 +214,8 @@ fn the_opt_in_purger_returns_idle_memory_in_a_program_with_a_large_tls() {
         let end = common::rss_bytes();
         println!("RSS start {start} peak {peak} after free {after_free} end {end}");
         assert!(peak > start + (400 << 20), "the workload is resident");
-        // What stays: the main thread's cache (at most THREAD_BUDGET, 2 MiB,
-        // of blocks), the spans those blocks and the harness's live blocks
-        // keep partly used, and the page maps of the regions still mapped.
-        // Measured: 6.0 MB over the start with 40 size classes, 9.3 MB with
-        // the 84 of 16-byte steps up to 1 KiB (more classes, more partly
-        // used spans), of a 688 MB peak.
         assert!(
-            end <= start + (12 << 20),
+            end <= start + (8 << 20),
             "RSS after idling: start {start} peak {peak} end {end}"
         );
         return;

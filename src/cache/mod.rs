@@ -87,7 +87,7 @@ const MAX_OVERAGES: u32 = 3;
 
 /// One class's current list: the part of its free blocks the fast path
 /// pops and pushes. 16 bytes, so four share a cache line and the fast path
-/// finds one at the request's size rounded up to 16 ([`ListOffset`]).
+/// finds one at its class's byte offset ([`ListOffset`]).
 ///
 /// Invariants: `head` starts a null-terminated list of exactly
 /// `len = limit − room` free blocks of this class, owned by this cache,
@@ -103,7 +103,6 @@ struct CurrentList {
 }
 
 const _: () = assert!(core::mem::size_of::<CurrentList>() == LIST_STRIDE);
-const _: () = assert!(core::mem::offset_of!(ThreadCache, current) == LIST_STRIDE);
 
 impl CurrentList {
     /// Blocks on the current list.
@@ -143,13 +142,7 @@ struct FreeList {
 /// handed out by the central heap this cache is always used with (the
 /// binding layer pairs each cache with one central heap for its life).
 /// `capacity == Σ (max_len − 1) × block_size ≤ THREAD_BUDGET`.
-#[repr(C)]
 pub struct ThreadCache {
-    /// The zero-size list ([`ListOffset`] 0), right before `current`: always
-    /// empty and full (`room == limit == 0`), so the fast paths miss on it
-    /// and a request of 0 bytes takes the slow path as class 0. Never
-    /// written.
-    zero_size: CurrentList,
     current: [CurrentList; NUM_CLASSES],
     lists: [FreeList; NUM_CLASSES],
     capacity: usize,
@@ -224,7 +217,6 @@ impl ThreadCache {
     /// An empty cache.
     pub const fn new() -> Self {
         ThreadCache {
-            zero_size: CLOSED_LIST,
             current: initial_current(),
             lists: initial_lists(),
             capacity: 0,
@@ -238,7 +230,6 @@ impl ThreadCache {
     /// every thread and never written.
     pub(crate) const fn closed() -> Self {
         ThreadCache {
-            zero_size: CLOSED_LIST,
             current: [CLOSED_LIST; NUM_CLASSES],
             lists: initial_lists(),
             capacity: 0,
@@ -246,20 +237,18 @@ impl ThreadCache {
     }
 
     /// The current list at `list` of the cache at `this` (no shift: the
-    /// offset is in bytes from the zero-size list).
+    /// offset is in bytes).
     ///
     /// # Safety
     /// `this` points to a live cache.
     #[inline(always)]
     unsafe fn current_raw(this: *mut ThreadCache, list: ListOffset) -> *mut CurrentList {
-        debug_assert!(list.bytes() <= NUM_CLASSES * LIST_STRIDE);
-        // SAFETY: `list.bytes() ≤ NUM_CLASSES × LIST_STRIDE` and a multiple
-        // of `LIST_STRIDE == size_of::<CurrentList>()` (`ListOffset`
-        // invariant); `current` follows `zero_size` directly (`repr(C)`,
-        // both 16-byte aligned), so the offset names `zero_size` or an
-        // element of `current`, inside the live cache (caller).
+        debug_assert!(list.class() < NUM_CLASSES);
+        // SAFETY: `list.class() < NUM_CLASSES` (`ListOffset` invariant), so
+        // the offset, a multiple of `LIST_STRIDE == size_of::<CurrentList>()`,
+        // names an element of `current`, inside the live cache (caller).
         unsafe {
-            (ptr::addr_of_mut!((*this).zero_size) as *mut u8)
+            (ptr::addr_of_mut!((*this).current) as *mut u8)
                 .add(list.bytes())
                 .cast::<CurrentList>()
         }

@@ -235,38 +235,6 @@ fn a_thread_cache_stays_near_its_byte_budget() {
 }
 
 #[test]
-fn the_zero_size_list_always_misses_and_its_requests_are_served_as_class_0() {
-    with_heap(|h| {
-        let mut c = ThreadCache::new();
-        let zero = crate::size_class::list_offset_for(0, 1).unwrap();
-        assert_eq!((zero.bytes(), zero.class()), (0, 0));
-        let first = ListOffset::of_class(0);
-        // The slow path serves a zero-size request as class 0 ...
-        // SAFETY: valid class; `c` is only used with `h`.
-        let p = unsafe { c.alloc(h, zero.class()) };
-        assert!(!p.is_null());
-        // SAFETY: a block of class 0 from `h`.
-        unsafe { c.free(h, p, zero.class()) };
-        assert!(c.current[0].len() > 0, "class 0's list holds the block");
-        // ... while the fast paths miss on the zero-size list, even with
-        // blocks of class 0 cached, and write nothing to it.
-        assert!(c.pop(zero).is_null());
-        let q = c.pop(first);
-        assert_eq!(q, p, "the block came back through class 0's list");
-        // SAFETY: a block of class 0 from `h`, no longer used.
-        assert!(!unsafe { c.push_if_room(q, zero, true) });
-        assert!(!unsafe { c.push_if_room(q, zero, false) });
-        assert!(c.zero_size.head.is_null());
-        assert_eq!((c.zero_size.room, c.zero_size.limit), (0, 0));
-        // SAFETY: as above.
-        unsafe { c.free(h, q, 0) };
-        // SAFETY: `c` is only used with `h`.
-        unsafe { c.flush(h) };
-        h.check().unwrap();
-    });
-}
-
-#[test]
 fn a_checked_push_of_the_list_head_is_refused_without_a_write() {
     with_heap(|h| {
         let mut c = ThreadCache::new();
