@@ -156,9 +156,11 @@ const DESCS_OFFSET: usize = (MARKS_OFFSET + MAX_REGION_PAGES * core::mem::size_o
 
 /// What the lock-free `free` of the process-wide heap
 /// ([`process_small_class`]) reads about a page, in one 32-bit word: 0 for
-/// a page of no small span; for page `k` of a small span of class `c`,
-/// `k × PAGE_SIZE` (the page's distance from the span's first page) in
-/// bits 0–15 and `c + 1` in bits 25–31, so that the word shifted right by
+/// a page of no small span; for every page of a small span of class `c`,
+/// the low 16 bits of minus the span's address in bits 0–15, so that the
+/// low 16 bits of `pointer + mark` are the pointer's offset in the span
+/// (spans are shorter than 64 KiB) with no mask of the pointer first, and
+/// `c + 1` in bits 25–31, so that the word shifted right by
 /// 21 is `(c + 1) × 16`: the byte offset of the class's entry in
 /// [`BLOCK_START`](crate::size_class::BLOCK_START) (below 2 048, so inside
 /// the table, whatever the word holds), and 16 past its [`ListOffset`].
@@ -178,13 +180,17 @@ const _: () = assert!(NUM_CLASSES < 1 << (32 - MARK_CLASS_SHIFT));
 const _: () = assert!(
     (u32::MAX >> MARK_LIST_SHIFT) as usize / LIST_STRIDE < crate::size_class::BLOCK_START_ENTRIES
 );
-// The distance from the span's first page fits the low 16 bits.
-const _: () = assert!((crate::size_class::MAX_SPAN_PAGES - 1) * PAGE_SIZE <= u16::MAX as usize);
+// An offset in a span fits the low 16 bits.
+const _: () = assert!(crate::size_class::MAX_SPAN_PAGES * PAGE_SIZE <= 1 << 16);
 
 impl PageMark {
-    /// The mark of page `page_in_span` of a small span of `class`.
-    pub const fn small(class: usize, page_in_span: usize) -> u32 {
-        ((page_in_span * PAGE_SIZE) | ((class + 1) << MARK_CLASS_SHIFT)) as u32
+    /// The mark of every page of a small span of `class` that starts at
+    /// page `first_page` of its region (whose address is a multiple of
+    /// `REGION_ALIGN`, so the span's address is `first_page × PAGE_SIZE`
+    /// modulo 2^16).
+    pub const fn small(class: usize, first_page: usize) -> u32 {
+        let minus_start = (first_page * PAGE_SIZE).wrapping_neg() & 0xffff;
+        (minus_start | ((class + 1) << MARK_CLASS_SHIFT)) as u32
     }
 
     /// The mark's value.
@@ -419,10 +425,10 @@ pub fn process_small_class(ptr: *const u8) -> Option<ListOffset> {
             .add(check_at)
             .cast::<crate::size_class::BlockStart>()
     };
-    // Offset from the span's first page: within-page offset plus the
-    // pages before this one. Below `MAX_SPAN_PAGES × PAGE_SIZE`, so 32
-    // bits do.
-    let offset = (addr & (PAGE_SIZE - 1)) as u32 + (mark & 0xffff);
+    // Offset from the span's first page: below `MAX_SPAN_PAGES ×
+    // PAGE_SIZE` ≤ 2^16, so the low 16 bits of `addr − span address` are
+    // all of it (`PageMark`).
+    let offset = (addr as u32).wrapping_add(mark) & 0xffff;
     if offset.wrapping_mul(check.inv).rotate_right(check.shift) < check.blocks {
         // `(class + 1) × 16 − 16` is the class's list offset.
         Some(ListOffset::of_class(check_at / LIST_STRIDE - 1))

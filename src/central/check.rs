@@ -166,7 +166,7 @@ impl Everything<'_> {
                             return Err("page of a small span does not name its head");
                         }
                         let mark = if (*d).kind == SPAN_SMALL {
-                            PageMark::small((*d).class as usize, i - p)
+                            PageMark::small((*d).class as usize, p)
                         } else {
                             0
                         };

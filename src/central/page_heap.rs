@@ -475,7 +475,7 @@ impl PageState {
                 for i in 0..n {
                     let di = RegionHeader::desc(r, start + i);
                     (*di).span_start = start as u32;
-                    RegionHeader::mark(r, start + i).set(PageMark::small(class as usize, i));
+                    RegionHeader::mark(r, start + i).set(PageMark::small(class as usize, start));
                 }
             } else {
                 (*RegionHeader::desc(r, start + n - 1)).span_start = start as u32;
