@@ -45,7 +45,7 @@
 use crate::size_class::{LIST_STRIDE, ListOffset, NUM_CLASSES};
 use crate::sync::atomic::Ordering;
 use core::ptr;
-use core::sync::atomic::{AtomicU16, AtomicU32, AtomicU64};
+use core::sync::atomic::{AtomicU8, AtomicU32, AtomicU64};
 
 /// log2 of [`PAGE_SIZE`].
 pub const PAGE_SHIFT: usize = 13;
@@ -333,52 +333,49 @@ pub fn find(ptr: *const u8) -> *mut RegionHeader {
 /// `REGION_ALIGN` chunks of the address space the registries cover.
 const CHUNKS: usize = crate::os::ADDRESS_LIMIT >> REGION_SHIFT;
 
-/// For each `REGION_ALIGN` chunk, the page count of the process-wide heap's
-/// page region whose header is there, 0 if there is none: the one load that
-/// lets that heap's `free` find a small block's span and class without the
-/// checks of [`find`] (8 MiB of zeroed static memory; a chunk's entry
-/// touches one page of it).
+/// For each `REGION_ALIGN` chunk, 1 if a page region of the process-wide
+/// heap has its header there, 0 otherwise: the one load that lets that
+/// heap's `free` find a small block's span and class without the checks
+/// of [`find`] (4 MiB of zeroed static memory; a chunk's entry touches one
+/// page of it). A byte, so that the test is one compare with memory.
 ///
 /// Ordering: as [`REGISTRY`]: set under the page-heap lock after the
 /// region's page map is written and before any block of it is handed out,
 /// cleared before the region is unmapped (when no block of it is live), so
 /// relaxed operations suffice for every valid pointer.
-static PROCESS_REGION_PAGES: [AtomicU16; CHUNKS] = [const { AtomicU16::new(0) }; CHUNKS];
+static PROCESS_REGIONS: [AtomicU8; CHUNKS] = [const { AtomicU8::new(0) }; CHUNKS];
 
-/// The entry of [`PROCESS_REGION_PAGES`] for `chunk`, if the table covers
-/// it. Reached through a raw pointer to the table, so that no reference to
-/// the whole 8 MiB array is formed: Miri's borrow tracking would retag all
-/// of it on every call.
+/// The entry of [`PROCESS_REGIONS`] for `chunk`, if the table covers it.
+/// Reached through a raw pointer to the table, so that no reference to the
+/// whole 4 MiB array is formed: Miri's borrow tracking would retag all of
+/// it on every call.
 #[inline(always)]
-fn process_entry(chunk: usize) -> Option<&'static AtomicU16> {
+fn process_entry(chunk: usize) -> Option<&'static AtomicU8> {
     if chunk >= CHUNKS {
         return None;
     }
-    let table = core::ptr::addr_of!(PROCESS_REGION_PAGES) as *const AtomicU16;
+    let table = core::ptr::addr_of!(PROCESS_REGIONS) as *const AtomicU8;
     // SAFETY: `chunk < CHUNKS`, so the element lies inside the static, which
     // lives for the whole program and is only accessed atomically.
     Some(unsafe { &*table.add(chunk) })
 }
 
 /// Records the process-wide heap's page region `r` (fully initialised) in
-/// [`PROCESS_REGION_PAGES`].
+/// [`PROCESS_REGIONS`].
 ///
 /// # Safety
 /// `r` is a live `Pages` region of the process-wide heap below
 /// `os::ADDRESS_LIMIT`, with its page map written.
 pub unsafe fn register_process_region(r: *mut RegionHeader) {
-    // SAFETY: caller's precondition.
-    let npages = unsafe { (*r).npages };
-    const _: () = assert!(MAX_REGION_PAGES <= u16::MAX as usize);
     if let Some(entry) = process_entry(r as usize >> REGION_SHIFT) {
-        entry.store(npages as u16, Ordering::Relaxed);
+        entry.store(1, Ordering::Relaxed);
     }
 }
 
-/// The page count [`PROCESS_REGION_PAGES`] records for the chunk at
-/// `base` (0: none), for the invariant checker.
-pub fn process_region_pages(base: usize) -> usize {
-    process_entry(base >> REGION_SHIFT).map_or(0, |e| e.load(Ordering::Relaxed) as usize)
+/// Whether [`PROCESS_REGIONS`] records a region at the chunk at `base`, for
+/// the invariant checker.
+pub fn is_process_region(base: usize) -> bool {
+    process_entry(base >> REGION_SHIFT).is_some_and(|e| e.load(Ordering::Relaxed) != 0)
 }
 
 /// Forgets the process-wide heap's page region at `base`.

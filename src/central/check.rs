@@ -123,8 +123,7 @@ impl Everything<'_> {
                 if (*r).owner != owner || (*r).kind != RegionKind::Pages {
                     return Err("region on the list has the wrong owner or kind");
                 }
-                let recorded = region::process_region_pages(r as usize);
-                if recorded != if ps.process { (*r).npages } else { 0 } {
+                if region::is_process_region(r as usize) != ps.process {
                     return Err("region's entry in the process-wide lookup table is wrong");
                 }
                 if (*r).npages * PAGE_SIZE != (*r).map_size

@@ -98,7 +98,7 @@ pub(super) struct PageState {
     /// Nanoseconds this lock was held, summed over acquisitions.
     pub(super) hold_ns: u64,
     /// Whether this is the process-wide heap, whose regions go into
-    /// `region::PROCESS_REGION_PAGES` for its lock-free `free`.
+    /// `region::PROCESS_REGIONS` for its lock-free `free`.
     pub(super) process: bool,
     /// Where regions are mapped, unmapped and purged; fixed at
     /// construction.
