@@ -5,7 +5,7 @@ use super::page_heap::{NUM_BINS, PageState, bin_of};
 use super::supply::{ClassState, next_batch};
 use super::{Everything, LockCounts};
 use crate::region::{
-    self, MAX_REGION_PAGES, PAGE_SIZE, PageDesc, PageMark, RegionHeader, RegionKind, SPAN_FREE, SPAN_LARGE,
+    self, PAGE_SIZE, PageDesc, PageMark, RegionHeader, RegionKind, SPAN_FREE, SPAN_LARGE,
     SPAN_SMALL, metadata_pages,
 };
 use crate::size_class::{CLASSES, NUM_CLASSES, block_size};
@@ -136,7 +136,7 @@ impl Everything<'_> {
                 // under Miri, where 8 192 loads per region per check cost
                 // more than the rest of the walk.)
                 #[cfg(not(miri))]
-                for i in (0..(*r).first_page).chain((*r).npages..MAX_REGION_PAGES) {
+                for i in (0..(*r).first_page).chain((*r).npages..region::MAX_REGION_PAGES) {
                     if RegionHeader::mark(r, i).get() != 0 {
                         return Err("a page mark outside the region's usable pages is set");
                     }
