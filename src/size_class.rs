@@ -225,7 +225,7 @@ pub const LIST_STRIDE: usize = 16;
 /// A small size class, held as the byte offset of its current list in a
 /// thread cache (`class × LIST_STRIDE`) divided by [`LIST_SCALE`], which an
 /// x86-64 address applies for free (`[cache + quarter × 4]`): the fast
-/// paths index the list with the value [`SIZE_LOOKUP`] holds, with no
+/// paths index the list with the value `SIZE_LOOKUP` holds, with no
 /// shift. Invariant: `class() < NUM_CLASSES`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ListOffset(usize);
