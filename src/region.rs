@@ -42,7 +42,7 @@
 //! any memalloc heap has its header at that chunk. It is what lets `free`
 //! reject a pointer it never handed out without touching unmapped memory.
 
-use crate::size_class::{LIST_STRIDE, ListOffset, NUM_CLASSES};
+use crate::size_class::{ListOffset, NUM_CLASSES, START_CHECK_ENTRIES, START_CHECKS};
 use crate::sync::atomic::Ordering;
 use core::ptr;
 use core::sync::atomic::{AtomicU8, AtomicU32, AtomicU64};
@@ -155,53 +155,48 @@ const DESCS_OFFSET: usize = (MARKS_OFFSET + MAX_REGION_PAGES * core::mem::size_o
     .next_multiple_of(core::mem::align_of::<PageDesc>());
 
 /// What the lock-free `free` of the process-wide heap
-/// ([`process_small_class`]) reads about a page, in one 32-bit word: 0 for
-/// a page of no small span; for every page of a small span of class `c`,
-/// the low 16 bits of minus the span's address in bits 0–15, so that the
-/// low 16 bits of `pointer + mark` are the pointer's offset in the span
-/// (spans are shorter than 64 KiB) with no mask of the pointer first, and
-/// `c + 1` in bits 25–31, so that the word shifted right by
-/// 21 is `(c + 1) × 16`: the byte offset of the class's entry in
-/// [`BLOCK_START`](crate::size_class::BLOCK_START) (below 2 048, so inside
-/// the table, whatever the word holds), and 16 past its [`ListOffset`].
+/// ([`process_small_class`]) reads about a page: two fields of one 8-byte
+/// entry, each its own atomic. `start` holds the low 32 bits of minus the
+/// address of the page's small span, so that the low 32 bits of `pointer +
+/// start` are the pointer's offset in the span (spans are at most 64 KiB),
+/// one addition with no mask; `class` holds the span's class + 1, the
+/// index of its entry in [`START_CHECKS`] (below 256, so inside the table,
+/// whatever the byte holds). Both are 0 for a page of no small span.
 ///
 /// Invariant: set (under the page-heap lock) when a span is marked small,
 /// cleared before its pages go back to the page heap, so a mark never
 /// changes while a live block lies in its page; only ever zero or
-/// [`PageMark::small`] of a real class and page.
-#[repr(transparent)]
-pub struct PageMark(AtomicU32);
+/// [`PageMark::small`] of a real class and span.
+#[repr(C, align(8))]
+pub struct PageMark {
+    start: AtomicU32,
+    class: AtomicU8,
+}
 
-/// Where a [`PageMark`] keeps `class + 1`.
-const MARK_CLASS_SHIFT: u32 = 25;
-/// The shift that turns a mark into `(class + 1) × 16`.
-const MARK_LIST_SHIFT: u32 = MARK_CLASS_SHIFT - LIST_STRIDE.trailing_zeros();
-const _: () = assert!(NUM_CLASSES < 1 << (32 - MARK_CLASS_SHIFT));
-const _: () = assert!(
-    (u32::MAX >> MARK_LIST_SHIFT) as usize / LIST_STRIDE < crate::size_class::BLOCK_START_ENTRIES
-);
-// An offset in a span fits the low 16 bits.
+const _: () = assert!(core::mem::size_of::<PageMark>() == 8);
+// An offset in a span fits the block-start check's 16 bits.
 const _: () = assert!(crate::size_class::MAX_SPAN_PAGES * PAGE_SIZE <= 1 << 16);
+const _: () = assert!(NUM_CLASSES < START_CHECK_ENTRIES);
 
 impl PageMark {
-    /// The mark of every page of a small span of `class` that starts at
-    /// page `first_page` of its region (whose address is a multiple of
-    /// `REGION_ALIGN`, so the span's address is `first_page × PAGE_SIZE`
-    /// modulo 2^16).
-    pub const fn small(class: usize, first_page: usize) -> u32 {
-        let minus_start = (first_page * PAGE_SIZE).wrapping_neg() & 0xffff;
-        (minus_start | ((class + 1) << MARK_CLASS_SHIFT)) as u32
+    /// The mark of every page of a small span of `class` at address
+    /// `span`, as one word: `start` in bits 0–31, `class` in bits 32–39
+    /// ([`Self::get`], [`Self::set`]).
+    pub const fn small(class: usize, span: usize) -> u64 {
+        (span.wrapping_neg() as u32) as u64 | ((class as u64 + 1) << 32)
     }
 
-    /// The mark's value.
+    /// Both fields, as [`Self::small`] packs them.
     #[inline(always)]
-    pub fn get(&self) -> u32 {
-        self.0.load(Ordering::Relaxed)
+    pub fn get(&self) -> u64 {
+        self.start.load(Ordering::Relaxed) as u64 | (self.class.load(Ordering::Relaxed) as u64) << 32
     }
 
-    /// Sets the mark (under the page-heap lock).
-    pub fn set(&self, mark: u32) {
-        self.0.store(mark, Ordering::Relaxed);
+    /// Sets both fields from a word packed as [`Self::small`] packs it
+    /// (under the page-heap lock).
+    pub fn set(&self, mark: u64) {
+        self.start.store(mark as u32, Ordering::Relaxed);
+        self.class.store((mark >> 32) as u8, Ordering::Relaxed);
     }
 }
 
@@ -333,35 +328,50 @@ pub fn find(ptr: *const u8) -> *mut RegionHeader {
 /// `REGION_ALIGN` chunks of the address space the registries cover.
 const CHUNKS: usize = crate::os::ADDRESS_LIMIT >> REGION_SHIFT;
 
-/// For each `REGION_ALIGN` chunk, 1 if a page region of the process-wide
-/// heap has its header there, 0 otherwise: the one load that lets that
-/// heap's `free` find a small block's span and class without the checks
-/// of [`find`] (4 MiB of zeroed static memory; a chunk's entry touches one
-/// page of it). A byte, so that the test is one compare with memory.
-///
-/// Ordering: as [`REGISTRY`]: set under the page-heap lock after the
-/// region's page map is written and before any block of it is handed out,
-/// cleared before the region is unmapped (when no block of it is live), so
-/// relaxed operations suffice for every valid pointer.
-static PROCESS_REGIONS: [AtomicU8; CHUNKS] = [const { AtomicU8::new(0) }; CHUNKS];
+/// The two tables the process-wide heap's lock-free `free`
+/// ([`process_small_class`]) reads, in one static so that one address
+/// (`lea`) reaches both.
+#[repr(C)]
+struct FreeTables {
+    /// [`START_CHECKS`], the block-start check of each page mark's class
+    /// byte.
+    start_checks: [u32; START_CHECK_ENTRIES],
+    /// For each `REGION_ALIGN` chunk, 1 if a page region of the
+    /// process-wide heap has its header there, 0 otherwise: the one load
+    /// that lets that heap's `free` find a small block's span and class
+    /// without the checks of [`find`] (4 MiB of zeroed static memory; a
+    /// chunk's entry touches one page of it). A byte, so that the test is
+    /// one compare with memory.
+    ///
+    /// Ordering: as [`REGISTRY`]: set under the page-heap lock after the
+    /// region's page map is written and before any block of it is handed
+    /// out, cleared before the region is unmapped (when no block of it is
+    /// live), so relaxed operations suffice for every valid pointer.
+    regions: [AtomicU8; CHUNKS],
+}
 
-/// The entry of [`PROCESS_REGIONS`] for `chunk`, if the table covers it.
-/// Reached through a raw pointer to the table, so that no reference to the
-/// whole 4 MiB array is formed: Miri's borrow tracking would retag all of
-/// it on every call.
+static FREE_TABLES: FreeTables = FreeTables {
+    start_checks: START_CHECKS,
+    regions: [const { AtomicU8::new(0) }; CHUNKS],
+};
+
+/// The entry of [`FreeTables::regions`] for `chunk`, if the table covers
+/// it. Reached through a raw pointer to the table, so that no reference to
+/// the whole 4 MiB array is formed: Miri's borrow tracking would retag all
+/// of it on every call.
 #[inline(always)]
 fn process_entry(chunk: usize) -> Option<&'static AtomicU8> {
     if chunk >= CHUNKS {
         return None;
     }
-    let table = core::ptr::addr_of!(PROCESS_REGIONS) as *const AtomicU8;
+    let table = core::ptr::addr_of!(FREE_TABLES.regions) as *const AtomicU8;
     // SAFETY: `chunk < CHUNKS`, so the element lies inside the static, which
     // lives for the whole program and is only accessed atomically.
     Some(unsafe { &*table.add(chunk) })
 }
 
 /// Records the process-wide heap's page region `r` (fully initialised) in
-/// [`PROCESS_REGIONS`].
+/// [`FreeTables::regions`].
 ///
 /// # Safety
 /// `r` is a live `Pages` region of the process-wide heap below
@@ -372,7 +382,7 @@ pub unsafe fn register_process_region(r: *mut RegionHeader) {
     }
 }
 
-/// Whether [`PROCESS_REGIONS`] records a region at the chunk at `base`, for
+/// Whether [`FreeTables::regions`] records a region at the chunk at `base`, for
 /// the invariant checker.
 pub fn is_process_region(base: usize) -> bool {
     process_entry(base >> REGION_SHIFT).is_some_and(|e| e.load(Ordering::Relaxed) != 0)
@@ -385,6 +395,22 @@ pub fn unregister_process_region(base: usize) {
     }
 }
 
+/// `x`, in a register the optimiser cannot see through. `free`'s bound
+/// test on a pointer's chunk is then one comparison of the chunk itself;
+/// without this, LLVM rewrites `(addr >> 26) < 2^22` as `addr >> 48 == 0`
+/// and shifts the pointer twice (two more instructions on every `free`).
+/// An empty assembly statement: no instruction.
+#[inline(always)]
+fn opaque(mut x: usize) -> usize {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    // SAFETY: the statement is empty: it reads and writes nothing but the
+    // register it names, and leaves that register as it was.
+    unsafe {
+        core::arch::asm!("/* {0} */", inout(reg) x, options(pure, nomem, nostack, preserves_flags));
+    }
+    x
+}
+
 /// The class of the small block `ptr` if `ptr` is the start of a block of
 /// a small span of the process-wide heap; `None` for anything else (large
 /// and huge blocks, other heaps, and every invalid pointer, which the
@@ -393,42 +419,54 @@ pub fn unregister_process_region(base: usize) {
 /// A mask and two loads: the chunk's entry (is it a page region of the
 /// process-wide heap?), then the page's mark ([`RegionHeader::mark`]),
 /// indexed by the pointer's page bits with no bound test. The block-start
-/// check is one multiplication:
-/// see [`SizeClass::start_inv`](crate::size_class::SizeClass::start_inv)
-/// and [`BLOCK_START`](crate::size_class::BLOCK_START).
+/// check is one multiplication and one comparison
+/// ([`SizeClass::start_check`](crate::size_class::SizeClass::start_check)).
+///
+/// The three loads are plain (non-atomic) reads of atomics, so that each
+/// folds into the instruction that uses it. That is sound for every pointer
+/// a correct program can pass: each location is written only when a region
+/// is registered or a span is marked or unmarked, under the page-heap lock,
+/// and a live block's chunk entry and page mark do not change while it is
+/// live, so every write to them happens before the block was handed out,
+/// and so before this read. Only a pointer to no live block, which is
+/// already the caller's bug, can race a write; what the lookup then sees
+/// is not guaranteed (README, Caveats), as for [`find`]'s header reads.
 #[inline(always)]
 pub fn process_small_class(ptr: *const u8) -> Option<ListOffset> {
     let addr = ptr as usize;
-    if process_entry(addr >> REGION_SHIFT)?.load(Ordering::Relaxed) == 0 {
+    let chunk = opaque(addr >> REGION_SHIFT);
+    if chunk >= CHUNKS {
+        return None;
+    }
+    let tables = core::ptr::addr_of!(FREE_TABLES);
+    // SAFETY: `chunk < CHUNKS`, so the entry lies in the static; the read
+    // races no write for a pointer to a live block (above).
+    if unsafe { *(core::ptr::addr_of!((*tables).regions) as *const u8).add(chunk) } == 0 {
         return None;
     }
     let page = (addr >> PAGE_SHIFT) & (MAX_REGION_PAGES - 1);
-    let r = (addr & !(REGION_ALIGN - 1)) as *mut RegionHeader;
+    let r = (chunk << REGION_SHIFT) as *mut RegionHeader;
     // SAFETY: the entry is non-zero only while a page region of the
     // process-wide heap lives at `r`, and `page < MAX_REGION_PAGES`, so the
     // mark lies in its metadata pages (`RegionHeader::mark`). For a live
-    // block its mark does not change; for an invalid pointer the read is
-    // of mapped memory of ours, and the checks below reject it unless it
-    // is a block start.
-    let mark = unsafe { RegionHeader::mark(r, page) }.get();
-    // `(class + 1) × 16`, the byte offset of the class's check in
-    // BLOCK_START, or 0 for a page of no small span, whose entry (like those
-    // past the last class) accepts no offset: no separate test.
-    let check_at = (mark >> MARK_LIST_SHIFT) as usize & !(LIST_STRIDE - 1);
-    // SAFETY: `check_at` < 2048 is a multiple of 16 (`PageMark`), the
-    // offset of an entry of the 128 × 16-byte table.
+    // block its mark does not change (above); for an invalid pointer the
+    // read is of mapped memory of ours, and the checks below reject it
+    // unless it is a block start.
+    let mark = unsafe { RegionHeader::mark(r, page) };
+    // SAFETY: as the mark itself (above).
+    let (start, class_plus_one) = unsafe { (*mark.start.as_ptr(), *mark.class.as_ptr()) };
+    // `class + 1`, or 0 for a page of no small span, whose check (like
+    // those past the last class) accepts no offset: no separate test.
+    // SAFETY: a byte indexes the 256-entry table in bounds; the static
+    // lives for the whole program and is never written.
     let check = unsafe {
-        &*(core::ptr::addr_of!(crate::size_class::BLOCK_START) as *const u8)
-            .add(check_at)
-            .cast::<crate::size_class::BlockStart>()
+        *(core::ptr::addr_of!((*tables).start_checks) as *const u32).add(class_plus_one as usize)
     };
-    // Offset from the span's first page: below `MAX_SPAN_PAGES ×
-    // PAGE_SIZE` ≤ 2^16, so the low 16 bits of `addr − span address` are
-    // all of it (`PageMark`).
-    let offset = (addr as u32).wrapping_add(mark) & 0xffff;
-    if offset.wrapping_mul(check.inv).rotate_right(check.shift) < check.blocks {
-        // `(class + 1) × 16 − 16` is the class's list offset.
-        Some(ListOffset::of_class(check_at / LIST_STRIDE - 1))
+    // Offset from the span's first page, exact for a pointer into the span
+    // (below `MAX_SPAN_PAGES × PAGE_SIZE` ≤ 2^16: `PageMark`).
+    let offset = (addr as u32).wrapping_add(start);
+    if crate::size_class::is_block_start(offset, check) {
+        Some(ListOffset::of_class(class_plus_one as usize - 1))
     } else {
         None
     }
@@ -574,14 +612,19 @@ mod tests {
             let (index, pages) = unsafe { ((*span).index as usize, (*span).npages as usize) };
             let start = RegionHeader::page_addr(RegionHeader::of_desc(span), index) as usize;
             let per_span = CLASSES[c].blocks_per_span as usize;
-            let end_of_blocks = start + per_span * block_size(c);
-            if end_of_blocks < start + pages * PAGE_SIZE {
+            // Every 8-byte step of the span: exactly the multiples of the
+            // block size are confirmed, on every page of it.
+            for off in (0..pages * PAGE_SIZE).step_by(8) {
+                let expected = (off % block_size(c) == 0).then(|| ListOffset::of_class(c));
                 assert_eq!(
-                    process_small_class(end_of_blocks as *const u8),
-                    None,
-                    "slack of class {c}"
+                    process_small_class((start + off) as *const u8),
+                    expected,
+                    "class {c} span offset {off}"
                 );
             }
+            let end_of_blocks = start + per_span * block_size(c);
+            // Spans have no tail: the blocks end where the span does.
+            assert_eq!(end_of_blocks, start + pages * PAGE_SIZE, "tail of class {c}");
             let last = end_of_blocks - block_size(c);
             assert_eq!(
                 process_small_class(last as *const u8),

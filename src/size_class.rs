@@ -36,8 +36,13 @@ const BATCH_BYTES: usize = 16 * 1024;
 /// Largest and smallest batch (in blocks).
 const MAX_BATCH: usize = 64;
 const MIN_BATCH: usize = 2;
-/// A span holds at least this many bytes of blocks (when a block is smaller).
-const SPAN_TARGET_BYTES: usize = 64 * 1024;
+/// The largest span of small blocks. A span has no tail: its size is a
+/// multiple of its block size (so every multiple of the block size inside
+/// it is a block start, which is what lets the lock-free `free` check a
+/// block start with one multiplication; see [`SizeClass::start_check`]).
+/// Classes with `m = 1` get 64 KiB spans, the others `3·2^k`, 5 or 7 pages
+/// (48, 40, 56 KiB).
+const MAX_SPAN_BYTES: usize = 64 * 1024;
 
 /// Everything the allocator needs to know about one class.
 #[derive(Clone, Copy, Debug)]
@@ -54,20 +59,15 @@ pub struct SizeClass {
     /// `offset / block_size` for every offset inside a span (see
     /// [`block_index`]).
     pub div_magic: u64,
-    /// With `block_size = 2^start_shift · m` (`m` odd), `start_inv` is
-    /// `m⁻¹ mod 2^32`. For an offset from the span's start (below
-    /// [`MAX_SPAN_PAGES`] pages, so below 2^16), the 32-bit
-    /// `(offset · start_inv).rotate_right(start_shift)` is the block index
-    /// if the offset is a multiple of the block size, and far above any
-    /// block count otherwise (multiplying by an odd number is a bijection
-    /// mod 2^32 that keeps the trailing zeros, which the rotation sends to
-    /// the top, and maps the multiples of `m` onto the small numbers and
-    /// the rest to at least about `2^(32 − start_shift) / m`). So one
-    /// comparison with `blocks_per_span` says whether the offset is a
-    /// block start; a unit test checks every offset of every class.
-    pub start_inv: u32,
-    /// See `start_inv`.
-    pub start_shift: u32,
+    /// `ceil(2^32 / block_size)`: an offset `x < 2^16` from the span's
+    /// start is a multiple of the block size exactly when the 32-bit
+    /// product `x · start_check` is below `start_check` (Lemire, Kaser and
+    /// Kurz, "Faster remainder by direct computation", 2019: the check is
+    /// exact for N-bit `x` when `32 ≥ N + log2(block_size)`, here 16 + 15).
+    /// Spans have no tail ([`MAX_SPAN_BYTES`]), so every multiple inside
+    /// one is a block start, and the lock-free `free` needs no bound test.
+    /// A unit test checks every offset of every class.
+    pub start_check: u32,
 }
 
 /// `offset / CLASSES[class].block_size` without a division, exact for every
@@ -91,32 +91,15 @@ const fn block_size_of(class: usize) -> usize {
     }
 }
 
+/// The largest span of at most [`MAX_SPAN_BYTES`] that blocks of `block`
+/// bytes tile exactly. Every block size is `m·2^a` with `m` ∈ {1, 3, 5, 7}
+/// (the module docs), so `m` pages always qualify.
 const fn span_pages_of(block: usize) -> usize {
-    let mut want = SPAN_TARGET_BYTES / block;
-    if want == 0 {
-        want = 1;
+    let mut pages = MAX_SPAN_BYTES / PAGE_SIZE;
+    while !(pages * PAGE_SIZE).is_multiple_of(block) {
+        pages -= 1;
     }
-    let mut pages = (want * block).div_ceil(PAGE_SIZE);
-    // Grow the span until the tail that cannot hold a block is ≤ 1/8.
-    loop {
-        let bytes = pages * PAGE_SIZE;
-        if (bytes % block) * 8 <= bytes {
-            return pages;
-        }
-        pages += 1;
-    }
-}
-
-/// `m⁻¹ mod 2^64` for odd `m` (Newton's iteration doubles the correct
-/// low bits each step: 3 → 6 → 12 → 24 → 48 → 96).
-const fn odd_inverse(m: u64) -> u64 {
-    let mut x = m; // m·m ≡ 1 mod 8: three bits right
-    let mut i = 0;
-    while i < 5 {
-        x = x.wrapping_mul(2u64.wrapping_sub(m.wrapping_mul(x)));
-        i += 1;
-    }
-    x
+    pages
 }
 
 const fn build_table() -> [SizeClass; NUM_CLASSES] {
@@ -126,8 +109,7 @@ const fn build_table() -> [SizeClass; NUM_CLASSES] {
         blocks_per_span: 0,
         batch: 0,
         div_magic: 0,
-        start_inv: 0,
-        start_shift: 0,
+        start_check: 0,
     }; NUM_CLASSES];
     let mut c = 0;
     while c < NUM_CLASSES {
@@ -146,8 +128,7 @@ const fn build_table() -> [SizeClass; NUM_CLASSES] {
             blocks_per_span: (pages * PAGE_SIZE / block) as u32,
             batch: batch as u32,
             div_magic: (1u64 << 40).div_ceil(block as u64),
-            start_inv: odd_inverse((block >> block.trailing_zeros()) as u64) as u32,
-            start_shift: block.trailing_zeros(),
+            start_check: (1u64 << 32).div_ceil(block as u64) as u32,
         };
         c += 1;
     }
@@ -169,95 +150,67 @@ pub const MAX_SPAN_PAGES: usize = {
     }
     max
 };
-// The block-start check's 32-bit arithmetic (`SizeClass::start_inv`).
+// The block-start check's range (`SizeClass::start_check`): offsets in a
+// span below 2^16, block sizes below 2^16.
 const _: () = assert!(MAX_SPAN_PAGES * PAGE_SIZE <= 1 << 16);
+const _: () = assert!(SMALL_MAX < 1 << 16);
 
-/// The block-start check of one class ([`SizeClass::start_inv`]), in 16
-/// bytes.
-#[derive(Clone, Copy, Debug)]
-#[repr(C, align(16))]
-pub struct BlockStart {
-    /// [`SizeClass::start_inv`].
-    pub inv: u32,
-    /// [`SizeClass::blocks_per_span`] (0: accepts nothing).
-    pub blocks: u32,
-    /// [`SizeClass::start_shift`].
-    pub shift: u32,
-}
+/// Entries of [`START_CHECKS`]: every value a page mark's class byte can
+/// hold (`region::PageMark`).
+pub const START_CHECK_ENTRIES: usize = 256;
+const _: () = assert!(NUM_CLASSES < START_CHECK_ENTRIES);
 
-/// Entries of [`BLOCK_START`]: every value a page mark's 7 bits of
-/// `class + 1` can take (`region::PageMark`).
-pub const BLOCK_START_ENTRIES: usize = 128;
-const _: () = assert!(NUM_CLASSES < BLOCK_START_ENTRIES);
-
-/// The block-start checks indexed by `class + 1` (a page's mark gives
-/// `(class + 1) × 16`, the entry's byte offset), for the lock-free `free`:
-/// entry 0 (a page of no small span) and the entries past the last class
-/// accept no offset (`blocks == 0`), so the lookup needs no separate test
-/// for them.
-pub static BLOCK_START: [BlockStart; BLOCK_START_ENTRIES] = build_block_start();
-
-const fn build_block_start() -> [BlockStart; BLOCK_START_ENTRIES] {
-    let mut t = [BlockStart {
-        inv: 0,
-        blocks: 0,
-        shift: 0,
-    }; BLOCK_START_ENTRIES];
+/// [`SizeClass::start_check`] indexed by `class + 1`, the value a page's
+/// mark gives (`region::PageMark`), for the lock-free `free`: entry 0 (a
+/// page of no small span) and the entries past the last class are 0, which
+/// accepts no offset (`x · 0 < 0` never holds), so the lookup needs no
+/// separate test for them.
+pub const START_CHECKS: [u32; START_CHECK_ENTRIES] = {
+    let mut t = [0u32; START_CHECK_ENTRIES];
     let mut c = 0;
     while c < NUM_CLASSES {
-        t[c + 1] = BlockStart {
-            inv: CLASSES[c].start_inv,
-            blocks: CLASSES[c].blocks_per_span,
-            shift: CLASSES[c].start_shift,
-        };
+        t[c + 1] = CLASSES[c].start_check;
         c += 1;
     }
     t
+};
+
+/// Whether `offset` (from a span's start, below 2^16) is a multiple of the
+/// block size whose [`SizeClass::start_check`] is `check`; never, for a
+/// check of 0.
+#[inline(always)]
+pub fn is_block_start(offset: u32, check: u32) -> bool {
+    offset.wrapping_mul(check) < check
 }
 
 /// Sizes up to this are classified by [`SIZE_LOOKUP`].
 const LOOKUP_MAX: usize = 1024;
 
-/// Bytes between two classes' entries in a thread cache's array of current
-/// lists (`cache::CurrentList` is this size; `cache/mod.rs` asserts it).
-pub const LIST_STRIDE: usize = 16;
-
-/// A small size class, held as the byte offset of its current list in a
-/// thread cache (`class × LIST_STRIDE`) divided by [`LIST_SCALE`], which an
-/// x86-64 address applies for free (`[cache + quarter × 4]`): the fast
-/// paths index the list with the value `SIZE_LOOKUP` holds, with no
-/// shift. Invariant: `class() < NUM_CLASSES`.
+/// A small size class as the fast paths use it: the index of its current
+/// list in a thread cache's arrays of list heads and rooms, which an
+/// x86-64 address scales for free (`[cache + class × 8]`, `[rooms + class
+/// × 4]`), so the fast paths index both with the value `SIZE_LOOKUP` (or
+/// a page mark) holds, with no shift. Invariant: `class() < NUM_CLASSES`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ListOffset(usize);
-
-/// The factor between a [`ListOffset`]'s value and the byte offset it
-/// stands for.
-pub const LIST_SCALE: usize = 4;
 
 impl ListOffset {
     /// The offset of `class`'s list.
     #[inline(always)]
     pub const fn of_class(class: usize) -> Self {
         debug_assert!(class < NUM_CLASSES);
-        ListOffset(class * LIST_STRIDE / LIST_SCALE)
+        ListOffset(class)
     }
 
     /// The class.
     #[inline(always)]
     pub const fn class(self) -> usize {
-        self.0 * LIST_SCALE / LIST_STRIDE
-    }
-
-    /// The byte offset of the class's current list.
-    #[inline(always)]
-    pub const fn bytes(self) -> usize {
-        self.0 * LIST_SCALE
+        self.0
     }
 }
 
-/// `SIZE_LOOKUP[size]` is the [`ListOffset`] (class × 4: the list's byte
-/// offset, class × 16, over the address scale 4) of `size` for `size ≤
-/// 1024`: indexed by the size itself, so the fast path's class step is one
+/// `SIZE_LOOKUP[size]` is the [`ListOffset`] (the class) of `size` for
+/// `size ≤ 1024`: indexed by the size itself, so the fast path's class step is one
 /// load (`movzbl table(size)`), where a table indexed by `(size + 15) / 16`
 /// needs an add and a shift first. 1 025 bytes, 17 cache lines, of which a
 /// program touches those of the sizes it uses.
@@ -287,7 +240,7 @@ const fn build_lookup() -> [u8; LOOKUP_MAX + 1] {
     }
     t
 }
-const _: () = assert!(NUM_CLASSES * LIST_STRIDE / LIST_SCALE <= u8::MAX as usize);
+const _: () = assert!(NUM_CLASSES <= u8::MAX as usize);
 
 /// The list offset of a request of `size` ≤ [`LOOKUP_MAX`] bytes.
 #[inline(always)]
@@ -370,35 +323,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_block_start_check_accepts_exactly_the_block_starts_of_a_span() {
+    fn the_block_start_check_accepts_exactly_the_multiples_of_the_block_size() {
         for (c, class) in CLASSES.iter().enumerate() {
             let size = class.block_size as usize;
-            let span = class.span_pages as usize * PAGE_SIZE;
-            assert!(span <= 1 << 16, "offsets in a span fit the check's range");
-            // Every offset a span can have, and well beyond.
-            for offset in
-                (0..(1 << 17) + 2 * size).chain([u32::MAX as usize >> 1, u32::MAX as usize])
-            {
-                let is_start = offset % size == 0 && offset / size < class.blocks_per_span as usize;
-                let q = (offset as u32)
-                    .wrapping_mul(class.start_inv)
-                    .rotate_right(class.start_shift);
+            assert_eq!(START_CHECKS[c + 1], class.start_check);
+            // Every offset a span can have (and every 16-bit value).
+            for offset in 0..1u32 << 16 {
                 assert_eq!(
-                    q < class.blocks_per_span,
-                    is_start,
+                    is_block_start(offset, class.start_check),
+                    (offset as usize).is_multiple_of(size),
                     "class {c} offset {offset}"
                 );
             }
-            let check = BLOCK_START[c + 1];
-            assert_eq!(
-                (check.inv, check.shift, check.blocks),
-                (class.start_inv, class.start_shift, class.blocks_per_span)
-            );
         }
         // A page of no small span (mark 0) and marks past the last class
         // accept no offset at all.
-        for mark in (0..1).chain(NUM_CLASSES + 1..BLOCK_START.len()) {
-            assert_eq!(BLOCK_START[mark].blocks, 0, "mark {mark}");
+        for mark in (0..1).chain(NUM_CLASSES + 1..START_CHECKS.len()) {
+            assert_eq!(START_CHECKS[mark], 0, "mark {mark}");
+            assert!(!is_block_start(0, START_CHECKS[mark]));
         }
     }
 
@@ -426,7 +368,7 @@ mod tests {
     }
 
     #[test]
-    fn the_list_offset_of_a_request_is_its_class_times_the_list_stride() {
+    fn the_list_offset_of_a_request_is_its_class() {
         for align in [1, 8, 16, 32, 4096, PAGE_SIZE, 2 * PAGE_SIZE] {
             for size in (0..=SMALL_MAX + 64).chain([usize::MAX - 1, isize::MAX as usize]) {
                 let list = list_offset_for(size, align);
@@ -438,7 +380,6 @@ mod tests {
                 assert_eq!(list.map(ListOffset::class), expected, "{size} / {align}");
                 assert_eq!(class_for(size, align), expected);
                 if let Some(l) = list {
-                    assert_eq!(l.bytes(), l.class() * LIST_STRIDE);
                     assert_eq!(ListOffset::of_class(l.class()), l);
                 }
             }
@@ -495,12 +436,14 @@ mod tests {
     }
 
     #[test]
-    fn spans_waste_at_most_an_eighth_and_batches_are_sane() {
+    fn spans_have_no_tail_and_batches_are_sane() {
         for c in CLASSES.iter() {
             let bytes = c.span_pages as usize * PAGE_SIZE;
             let used = c.blocks_per_span as usize * c.block_size as usize;
             assert!(c.blocks_per_span >= 1);
-            assert!((bytes - used) * 8 <= bytes);
+            assert_eq!(bytes, used, "block size {}", c.block_size);
+            assert!(bytes <= MAX_SPAN_BYTES);
+            assert!(bytes * 8 >= MAX_SPAN_BYTES * 5, "spans of at least 40 KiB");
             assert!(c.batch >= 2 && c.batch <= 64);
         }
     }

@@ -325,21 +325,12 @@ fn zero_size_with_a_region_sized_alignment_can_be_freed() {
     }
 }
 
-/// The blocks of one whole span of the class of `size`, allocated from the
-/// process-wide heap, with the span's first address. Allocates blocks until
-/// some span has been carved completely, then frees every other block. A
-/// span is recognised as a maximal run of `blocks_per_span` addresses spaced
-/// exactly one block apart that starts on a page boundary: spans of a class
-/// with trailing slack are never spaced one block apart from each other.
-fn one_whole_span(size: usize) -> (usize, Vec<*mut u8>) {
-    let class = class_of(size);
-    let c = &CLASSES[class];
-    let (bsize, per_span) = (c.block_size as usize, c.blocks_per_span as usize);
-    assert!(
-        c.span_pages as usize * PAGE_SIZE > per_span * bsize,
-        "class {class} has no trailing slack"
-    );
-    let mut all: Vec<*mut u8> = (0..3 * per_span + 2 * c.batch as usize)
+/// `n` blocks of `size` from the process-wide heap, sorted by address:
+/// enough to fill several spans of the class.
+fn sorted_blocks(size: usize) -> Vec<*mut u8> {
+    let c = &CLASSES[class_of(size)];
+    let n = 3 * c.blocks_per_span as usize + 2 * c.batch as usize;
+    let mut all: Vec<*mut u8> = (0..n)
         .map(|_| {
             // SAFETY: malloc has no preconditions.
             let p = unsafe { memalloc::malloc(size) };
@@ -348,76 +339,57 @@ fn one_whole_span(size: usize) -> (usize, Vec<*mut u8>) {
         })
         .collect();
     all.sort();
-    let mut run = 0;
-    let mut found = None;
-    for i in 0..=all.len() {
-        let continues = i < all.len() && i > 0 && all[i] as usize - all[i - 1] as usize == bsize;
-        if continues {
-            continue;
-        }
-        if i - run == per_span && (all[run] as usize).is_multiple_of(PAGE_SIZE) {
-            found = Some(run);
-            break;
-        }
-        run = i;
-    }
-    let run = found.expect("no whole span among the blocks allocated");
-    let span: Vec<*mut u8> = all.drain(run..run + per_span).collect();
-    for p in all {
-        // SAFETY: `p` came from malloc and is freed once.
-        unsafe { memalloc::free(p) };
-    }
-    (span[0] as usize, span)
+    all
 }
 
-/// Block sizes whose spans end in slack: 48 B (16 bytes of slack), 160 B
-/// (96 bytes) and 5 KiB (4 KiB).
-const SLACK_SIZES: [usize; 3] = [48, 160, 5 << 10];
+/// Block sizes whose spans are 6, 5 and 5 pages long (spans have no tail:
+/// their size is a multiple of the block size), so that blocks straddle
+/// page boundaries and a page holds the end of one block and the start of
+/// the next.
+const STRADDLING_SIZES: [usize; 3] = [48, 160, 5 << 10];
 
 #[test]
-fn free_just_past_the_last_block_of_a_span_aborts_with_a_message() {
-    if let Some(size) = child_scenario().and_then(|s| s.strip_prefix("tail-")?.parse().ok()) {
-        let (start, blocks) = one_whole_span(size);
+fn spans_of_straddling_sizes_are_not_a_power_of_two_pages() {
+    for size in STRADDLING_SIZES {
         let c = &CLASSES[class_of(size)];
-        let end = start + c.blocks_per_span as usize * c.block_size as usize;
-        assert!(end < start + c.span_pages as usize * PAGE_SIZE);
-        // The address is block-aligned and inside the span, in its slack.
-        // SAFETY: deliberately none: the child exists to free an address that
-        // is no block, which memalloc must reject before touching anything.
-        unsafe { memalloc::free(end as *mut u8) };
-        // Not reached with the check in place; without it, show the damage:
-        // the span's count of live blocks is now one short.
-        for p in blocks {
-            // SAFETY: each came from malloc and is freed once.
-            unsafe { memalloc::free(p) };
-        }
-        println!("TAIL-FREE-ACCEPTED");
-        return;
-    }
-    for size in SLACK_SIZES {
-        expect_abort(
-            "free_just_past_the_last_block_of_a_span_aborts_with_a_message",
-            &format!("tail-{size}"),
-            "not the start of a block",
+        assert_eq!(c.block_size as usize, size);
+        assert!(!c.span_pages.is_power_of_two(), "size {size}");
+        assert_eq!(
+            c.span_pages as usize * PAGE_SIZE,
+            c.blocks_per_span as usize * size
         );
     }
 }
 
 #[test]
-fn free_inside_the_last_block_of_a_span_aborts_with_a_message() {
-    if let Some(size) = child_scenario().and_then(|s| s.strip_prefix("inside-")?.parse().ok()) {
-        let (_, blocks) = one_whole_span(size);
-        let last = *blocks.last().unwrap();
+fn free_at_a_page_boundary_inside_a_block_aborts_with_a_message() {
+    if let Some((size, end)) = child_scenario().and_then(|s| {
+        let (size, end) = s.strip_prefix("straddle-")?.split_once('-')?;
+        Some((size.parse::<usize>().ok()?, end == "end"))
+    }) {
+        let blocks = sorted_blocks(size);
+        // A block that a page boundary cuts in two.
+        let p = *blocks
+            .iter()
+            .find(|&&p| p as usize / PAGE_SIZE != (p as usize + size - 1) / PAGE_SIZE)
+            .expect("no block straddles a page boundary");
+        let inside = if end {
+            p as usize + size - 16
+        } else {
+            (p as usize / PAGE_SIZE + 1) * PAGE_SIZE
+        };
         // SAFETY: deliberately none: an interior address memalloc must reject.
-        unsafe { memalloc::free(last.add(8)) };
+        unsafe { memalloc::free(inside as *mut u8) };
         return;
     }
-    for size in SLACK_SIZES {
-        expect_abort(
-            "free_inside_the_last_block_of_a_span_aborts_with_a_message",
-            &format!("inside-{size}"),
-            "not the start of a block",
-        );
+    for size in STRADDLING_SIZES {
+        for at in ["page", "end"] {
+            expect_abort(
+                "free_at_a_page_boundary_inside_a_block_aborts_with_a_message",
+                &format!("straddle-{size}-{at}"),
+                "not the start of a block",
+            );
+        }
     }
 }
 
@@ -454,10 +426,10 @@ fn free_of_a_region_header_address_aborts_with_a_message() {
 #[test]
 fn freeing_every_block_of_whole_spans_aborts_nothing() {
     if child_scenario().as_deref() == Some("whole-spans") {
-        for size in SLACK_SIZES {
-            let (_, blocks) = one_whole_span(size);
-            // The last block (next to the slack) first, then the rest.
-            for p in blocks.into_iter().rev() {
+        for size in STRADDLING_SIZES {
+            // Highest address first: the last block of every span before
+            // the rest of it.
+            for p in sorted_blocks(size).into_iter().rev() {
                 // SAFETY: each came from malloc and is freed once.
                 unsafe { memalloc::free(p) };
             }

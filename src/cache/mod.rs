@@ -49,7 +49,7 @@
 
 use crate::central::CentralHeap;
 use crate::region::Block;
-use crate::size_class::{LIST_STRIDE, ListOffset, NUM_CLASSES, block_size};
+use crate::size_class::{ListOffset, NUM_CLASSES, block_size};
 use core::ptr;
 
 /// Bytes of free blocks one thread cache aims to stay under.
@@ -85,36 +85,49 @@ fn max_list_len(class: usize, batch: u32) -> u32 {
 /// Overflows at full depth tolerated before a list's limit shrinks.
 const MAX_OVERAGES: u32 = 3;
 
-/// One class's current list: the part of its free blocks the fast path
-/// pops and pushes. 16 bytes, so four share a cache line and the fast path
-/// finds one at its class's byte offset ([`ListOffset`]).
+/// Every class's current list: the part of its free blocks the fast path
+/// pops and pushes, as parallel arrays indexed by class, so that the fast
+/// path reaches a list's head and room with the class itself as the index
+/// (`[cache + class × 8]`, `[cache + rooms + class × 4]`: x86-64 applies
+/// both scales for free) and needs no shift of the class to form a byte
+/// offset ([`ListOffset`]). The heads of all 40 classes take five cache
+/// lines and their rooms three.
 ///
-/// Invariants: `head` starts a null-terminated list of exactly
-/// `len = limit − room` free blocks of this class, owned by this cache,
-/// with `room ≥ −1` (−1 only between a push and its overflow). `limit =
-/// min(max_len, batch)` of the class's [`FreeList`]. The fast path's push
-/// is `room -= 1` and a sign test; its pop is `room += 1`.
+/// Invariants, for each class `c`: `heads[c]` starts a null-terminated list
+/// of exactly `len = limits[c] − rooms[c]` free blocks of class `c`, owned
+/// by this cache, with `rooms[c] ≥ −1` (−1 only between a push and its
+/// overflow). `limits[c] = min(max_len, batch)` of the class's
+/// [`FreeList`]. The fast path's push is `room -= 1` after a sign test;
+/// its pop is `room += 1`.
 #[derive(Clone, Copy)]
-#[repr(C, align(16))]
-struct CurrentList {
-    head: *mut Block,
-    room: i32,
-    limit: u32,
+#[repr(C)]
+struct CurrentLists {
+    heads: [*mut Block; NUM_CLASSES],
+    rooms: [i32; NUM_CLASSES],
+    limits: [u32; NUM_CLASSES],
 }
 
-const _: () = assert!(core::mem::size_of::<CurrentList>() == LIST_STRIDE);
-
-impl CurrentList {
-    /// Blocks on the current list.
-    #[inline]
-    fn len(&self) -> u32 {
-        (self.limit as i32 - self.room) as u32
+impl CurrentLists {
+    /// Lists with `room == limit` for every class: empty, with room
+    /// `limit` (0 for a closed list).
+    const fn empty(limit: u32) -> Self {
+        CurrentLists {
+            heads: [ptr::null_mut(); NUM_CLASSES],
+            rooms: [limit as i32; NUM_CLASSES],
+            limits: [limit; NUM_CLASSES],
+        }
     }
 
-    /// Records that the current list holds `len` blocks.
+    /// Blocks on `class`'s current list.
     #[inline]
-    fn set_len(&mut self, len: u32) {
-        self.room = self.limit as i32 - len as i32;
+    fn len(&self, class: usize) -> u32 {
+        (self.limits[class] as i32 - self.rooms[class]) as u32
+    }
+
+    /// Records that `class`'s current list holds `len` blocks.
+    #[inline]
+    fn set_len(&mut self, class: usize, len: u32) {
+        self.rooms[class] = self.limits[class] as i32 - len as i32;
     }
 }
 
@@ -143,24 +156,9 @@ struct FreeList {
 /// binding layer pairs each cache with one central heap for its life).
 /// `capacity == Σ (max_len − 1) × block_size ≤ THREAD_BUDGET`.
 pub struct ThreadCache {
-    current: [CurrentList; NUM_CLASSES],
+    current: CurrentLists,
     lists: [FreeList; NUM_CLASSES],
     capacity: usize,
-}
-
-/// A list the fast paths always miss on: empty, with no room.
-const CLOSED_LIST: CurrentList = CurrentList {
-    head: ptr::null_mut(),
-    room: 0,
-    limit: 0,
-};
-
-const fn initial_current() -> [CurrentList; NUM_CLASSES] {
-    [CurrentList {
-        head: ptr::null_mut(),
-        room: 1,
-        limit: 1,
-    }; NUM_CLASSES]
 }
 
 const fn initial_lists() -> [FreeList; NUM_CLASSES] {
@@ -217,7 +215,7 @@ impl ThreadCache {
     /// An empty cache.
     pub const fn new() -> Self {
         ThreadCache {
-            current: initial_current(),
+            current: CurrentLists::empty(1),
             lists: initial_lists(),
             capacity: 0,
         }
@@ -230,27 +228,28 @@ impl ThreadCache {
     /// every thread and never written.
     pub(crate) const fn closed() -> Self {
         ThreadCache {
-            current: [CLOSED_LIST; NUM_CLASSES],
+            current: CurrentLists::empty(0),
             lists: initial_lists(),
             capacity: 0,
         }
     }
 
-    /// The current list at `list` of the cache at `this` (no shift: the
-    /// offset is in bytes).
+    /// The head and the room of `list`'s current list in the cache at
+    /// `this`.
     ///
     /// # Safety
     /// `this` points to a live cache.
     #[inline(always)]
-    unsafe fn current_raw(this: *mut ThreadCache, list: ListOffset) -> *mut CurrentList {
+    unsafe fn current_raw(this: *mut ThreadCache, list: ListOffset) -> (*mut *mut Block, *mut i32) {
         debug_assert!(list.class() < NUM_CLASSES);
         // SAFETY: `list.class() < NUM_CLASSES` (`ListOffset` invariant), so
-        // the offset, a multiple of `LIST_STRIDE == size_of::<CurrentList>()`,
-        // names an element of `current`, inside the live cache (caller).
+        // both name elements of the arrays of `current`, inside the live
+        // cache (caller).
         unsafe {
-            (ptr::addr_of_mut!((*this).current) as *mut u8)
-                .add(list.bytes())
-                .cast::<CurrentList>()
+            (
+                (ptr::addr_of_mut!((*this).current.heads) as *mut *mut Block).add(list.class()),
+                (ptr::addr_of_mut!((*this).current.rooms) as *mut i32).add(list.class()),
+            )
         }
     }
 
@@ -266,15 +265,15 @@ impl ThreadCache {
     #[inline(always)]
     pub(crate) unsafe fn pop_raw(this: *mut ThreadCache, list: ListOffset) -> *mut u8 {
         // SAFETY: a live cache (caller).
-        let list = unsafe { Self::current_raw(this, list) };
-        // SAFETY: `list` lies in the live cache; it is written only if it
-        // has a block, which the caller may then write.
+        let (head, room) = unsafe { Self::current_raw(this, list) };
+        // SAFETY: both lie in the live cache; they are written only if the
+        // list has a block, which the caller may then write.
         unsafe {
-            let b = (*list).head;
+            let b = *head;
             if !b.is_null() {
                 // `b` heads this list, so it is a free block we own.
-                (*list).head = (*b).next;
-                (*list).room += 1;
+                *head = (*b).next;
+                *room += 1;
             }
             b.cast()
         }
@@ -306,18 +305,18 @@ impl ThreadCache {
         check_head: bool,
     ) -> bool {
         // SAFETY: a live cache (caller).
-        let list = unsafe { Self::current_raw(this, list) };
+        let (head, room) = unsafe { Self::current_raw(this, list) };
         let b = ptr as *mut Block;
-        // SAFETY: `list` lies in the live cache; it is written only if it
-        // has room, which the caller may then write; the block is free and
-        // ours now, and its first word becomes the link.
+        // SAFETY: both lie in the live cache; they are written only if the
+        // list has room, which the caller may then write; the block is free
+        // and ours now, and its first word becomes the link.
         unsafe {
-            if (*list).room <= 0 || (check_head && b == (*list).head) {
+            if *room <= 0 || (check_head && b == *head) {
                 return false;
             }
-            (*b).next = (*list).head;
-            (*list).head = b;
-            (*list).room -= 1;
+            (*b).next = *head;
+            *head = b;
+            *room -= 1;
         }
         true
     }
@@ -354,20 +353,19 @@ impl ThreadCache {
     /// `ptr` is a block of `list`'s class handed out by the central heap
     /// this cache is used with, and no longer used.
     unsafe fn push(&mut self, ptr: *mut u8, list: ListOffset) -> bool {
-        // SAFETY: `list.class() < NUM_CLASSES`; a live cache we hold.
-        let list = unsafe { &mut *Self::current_raw(self, list) };
+        let class = list.class();
         let b = ptr as *mut Block;
-        if b == list.head {
+        if b == self.current.heads[class] {
             crate::os::fatal(
                 "double free detected (block is already the cache head)",
                 ptr as usize,
             );
         }
         // SAFETY: the block is free and ours now; its first word becomes the link.
-        unsafe { (*b).next = list.head };
-        list.head = b;
-        list.room -= 1;
-        list.room < 0
+        unsafe { (*b).next = self.current.heads[class] };
+        self.current.heads[class] = b;
+        self.current.rooms[class] -= 1;
+        self.current.rooms[class] < 0
     }
 
     /// Pops a block of `class`, refilling on a miss.
@@ -413,7 +411,7 @@ impl ThreadCache {
     /// Blocks `class` holds: the current list and the whole batches.
     #[inline]
     fn total(&self, class: usize, batch: u32) -> u32 {
-        self.current[class].len() + self.lists[class].nfull * batch
+        self.current.len(class) + self.lists[class].nfull * batch
     }
 
     /// The change in `class`'s cached bytes since its last exchange with
@@ -437,10 +435,9 @@ impl ThreadCache {
         self.capacity = self.capacity + (max_len as usize - 1) * size - (old as usize - 1) * size;
         self.lists[class].max_len = max_len;
         // The current list keeps its blocks; only its room changes.
-        let current = &mut self.current[class];
-        let len = current.len();
-        current.limit = max_len.min(batch);
-        current.set_len(len);
+        let len = self.current.len(class);
+        self.current.limits[class] = max_len.min(batch);
+        self.current.set_len(class, len);
     }
 
     /// Raises `class`'s limit by `grow` if the budget allows (scavenging
@@ -473,10 +470,9 @@ impl ThreadCache {
         if list.nfull > 0 {
             // SAFETY: the stack holds a whole batch (checked).
             let b = unsafe { pop_full(list) };
-            let current = &mut self.current[class];
             // SAFETY: `b` heads a whole batch of `batch` blocks owned here.
-            current.head = unsafe { (*b).next };
-            current.set_len(batch - 1);
+            self.current.heads[class] = unsafe { (*b).next };
+            self.current.set_len(class, batch - 1);
             return b.cast();
         }
         let want = list.max_len.min(batch) as usize;
@@ -485,10 +481,9 @@ impl ThreadCache {
         if count == 0 {
             return ptr::null_mut();
         }
-        let current = &mut self.current[class];
         // SAFETY: `head` starts a list of `count` fresh blocks now owned here.
-        current.head = unsafe { (*head).next };
-        current.set_len(count as u32 - 1);
+        self.current.heads[class] = unsafe { (*head).next };
+        self.current.set_len(class, count as u32 - 1);
         let grow = slow_start_step(self.lists[class].max_len, batch);
         // SAFETY: forwarded precondition.
         unsafe { self.try_grow(central, class, grow) };
@@ -509,7 +504,7 @@ impl ThreadCache {
         crate::reentry::point(crate::reentry::Site::Overflow);
         let batch = central.batch(class);
         let l = self.lists[class];
-        if self.current[class].len() <= batch {
+        if self.current.len(class) <= batch {
             // Slow start: the limit is below a batch.
             // SAFETY: forwarded precondition.
             unsafe { self.release_current(central, class, l.max_len as usize) };
@@ -517,10 +512,9 @@ impl ThreadCache {
             unsafe { self.try_grow(central, class, slow_start_step(l.max_len, batch)) };
             return;
         }
-        let current = &mut self.current[class];
         let list = &mut self.lists[class];
         // `len == batch + 1`: all but the head make one whole batch.
-        let newest = current.head;
+        let newest = self.current.heads[class];
         // SAFETY: the list holds `batch + 1` blocks we own.
         unsafe {
             let rest = (*newest).next;
@@ -529,7 +523,7 @@ impl ThreadCache {
             list.full = rest;
         }
         list.nfull += 1;
-        current.set_len(1);
+        self.current.set_len(class, 1);
         if self.total(class, batch) <= self.lists[class].max_len {
             return;
         }
@@ -578,15 +572,15 @@ impl ThreadCache {
     /// `central` (the whole list at once if `n` covers it, with no walk).
     unsafe fn release_current(&mut self, central: &CentralHeap, class: usize, n: usize) {
         let batch = central.batch(class);
-        let list = &mut self.current[class];
-        let len = list.len();
+        let len = self.current.len(class);
         let take = n.min(len as usize);
         if take == 0 {
             return;
         }
-        let head = list.head;
+        let list = &mut self.current.heads[class];
+        let head = *list;
         if take == len as usize {
-            list.head = ptr::null_mut();
+            *list = ptr::null_mut();
         } else {
             let mut last = head;
             // SAFETY: the list holds more than `take` blocks we own.
@@ -594,11 +588,11 @@ impl ThreadCache {
                 for _ in 1..take {
                     last = (*last).next;
                 }
-                list.head = (*last).next;
+                *list = (*last).next;
                 (*last).next = ptr::null_mut();
             }
         }
-        list.set_len(len - take as u32);
+        self.current.set_len(class, len - take as u32);
         let delta = self.report(class, batch);
         // SAFETY: the detached blocks are free blocks of `class` from `central`.
         unsafe { central.free_batch(class, head, take, delta) };
@@ -630,7 +624,7 @@ impl ThreadCache {
                 // SAFETY: forwarded precondition.
                 unsafe { self.release_full(central, class) };
             }
-            let len = self.current[class].len() as usize;
+            let len = self.current.len(class) as usize;
             // SAFETY: forwarded precondition.
             unsafe { self.release_current(central, class, len) };
             self.set_max_len(class, 1, batch);

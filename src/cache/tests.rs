@@ -21,7 +21,7 @@ fn a_missing_class_earns_a_deeper_list() {
         let mut live = Vec::new();
         let mut misses = 0;
         while c.lists[class].max_len <= batch {
-            if c.current[class].len() == 0 {
+            if c.current.len(class) == 0 {
                 misses += 1;
             }
             // SAFETY: valid class; `c` is only used with `h`.
@@ -40,7 +40,7 @@ fn a_missing_class_earns_a_deeper_list() {
             // SAFETY: blocks of `class` from `h`.
             unsafe { c.free(h, p, class) };
         }
-        assert!(c.current[class].len() <= c.lists[class].max_len);
+        assert!(c.current.len(class) <= c.lists[class].max_len);
         // SAFETY: `c` is only used with `h`.
         unsafe { c.flush(h) };
         assert_eq!(c.cached_bytes(h), 0);
@@ -114,7 +114,7 @@ fn an_overfull_list_flushes_one_batch_to_the_central_heap() {
         );
         let l = c.lists[class];
         assert_eq!(
-            (c.current[class].len(), l.nfull),
+            (c.current.len(class), l.nfull),
             (1, 1),
             "the newest block and one whole batch stay"
         );
@@ -148,7 +148,7 @@ fn a_deep_list_keeps_whole_batches_and_reuses_them_without_the_central_heap() {
         }
         let l = c.lists[class];
         assert_eq!(
-            (l.nfull, c.current[class].len()),
+            (l.nfull, c.current.len(class)),
             (2, batch),
             "two whole batches stacked"
         );
@@ -252,10 +252,10 @@ fn a_checked_push_of_the_list_head_is_refused_without_a_write() {
         assert!(unsafe { c.push_if_room(p, list, true) });
         // A second free of the head: the checked push refuses it (the slow
         // path then diagnoses it), writing nothing.
-        let len = c.current[3].len();
+        let len = c.current.len(3);
         // SAFETY: refused without a write, as asserted.
         assert!(!unsafe { c.push_if_room(p, list, true) });
-        assert_eq!(c.current[3].len(), len);
+        assert_eq!(c.current.len(3), len);
         // SAFETY: `c` is only used with `h`.
         unsafe { c.flush(h) };
         h.check().unwrap();

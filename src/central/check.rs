@@ -165,7 +165,7 @@ impl Everything<'_> {
                             return Err("page of a small span does not name its head");
                         }
                         let mark = if (*d).kind == SPAN_SMALL {
-                            PageMark::small((*d).class as usize, p)
+                            PageMark::small((*d).class as usize, RegionHeader::page_addr(r, p) as usize)
                         } else {
                             0
                         };

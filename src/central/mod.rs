@@ -518,9 +518,10 @@ impl CentralHeap {
                     let offset = ptr as usize - start;
                     let index = block_index(class, offset);
                     // A block-aligned offset at or past `blocks_per_span`
-                    // blocks (the span's end, or its trailing slack) is
-                    // no block: accepting it would drop `used` while a
-                    // block is still live.
+                    // blocks is no block: accepting it would drop `used`
+                    // while a block is still live. (Spans have no tail, so
+                    // only a page map that disagrees with the span's size
+                    // could give one; the test costs nothing here.)
                     if index >= CLASSES[class].blocks_per_span as usize
                         || index * block_size(class) != offset
                     {

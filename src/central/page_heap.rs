@@ -98,7 +98,7 @@ pub(super) struct PageState {
     /// Nanoseconds this lock was held, summed over acquisitions.
     pub(super) hold_ns: u64,
     /// Whether this is the process-wide heap, whose regions go into
-    /// `region::PROCESS_REGIONS` for its lock-free `free`.
+    /// `region::FreeTables` for its lock-free `free`.
     pub(super) process: bool,
     /// Where regions are mapped, unmapped and purged; fixed at
     /// construction.
@@ -475,7 +475,10 @@ impl PageState {
                 for i in 0..n {
                     let di = RegionHeader::desc(r, start + i);
                     (*di).span_start = start as u32;
-                    RegionHeader::mark(r, start + i).set(PageMark::small(class as usize, start));
+                    RegionHeader::mark(r, start + i).set(PageMark::small(
+                        class as usize,
+                        RegionHeader::page_addr(r, start) as usize,
+                    ));
                 }
             } else {
                 (*RegionHeader::desc(r, start + n - 1)).span_start = start as u32;
