@@ -64,7 +64,7 @@ pub struct SizeClass {
     /// product `x · start_check` is below `start_check` (Lemire, Kaser and
     /// Kurz, "Faster remainder by direct computation", 2019: the check is
     /// exact for N-bit `x` when `32 ≥ N + log2(block_size)`, here 16 + 15).
-    /// Spans have no tail ([`MAX_SPAN_BYTES`]), so every multiple inside
+    /// Spans have no tail (`MAX_SPAN_BYTES`), so every multiple inside
     /// one is a block start, and the lock-free `free` needs no bound test.
     /// A unit test checks every offset of every class.
     pub start_check: u32,
