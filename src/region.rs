@@ -236,7 +236,8 @@ impl RegionHeader {
         debug_assert!(i < MAX_REGION_PAGES);
         // SAFETY: the marks of every page the largest region has follow the
         // header inside the metadata pages (`metadata_pages`), so index
-        // `i` lies in the live mapping; they are only accessed atomically.
+        // `i` lies in the live mapping; they are written atomically, and
+        // read atomically except by `process_small_class` (see there).
         unsafe { &*((this as *mut u8).add(MARKS_OFFSET) as *const PageMark).add(i) }
     }
 
@@ -366,7 +367,8 @@ fn process_entry(chunk: usize) -> Option<&'static AtomicU8> {
     }
     let table = core::ptr::addr_of!(FREE_TABLES.regions) as *const AtomicU8;
     // SAFETY: `chunk < CHUNKS`, so the element lies inside the static, which
-    // lives for the whole program and is only accessed atomically.
+    // lives for the whole program; it is written atomically, and read
+    // atomically except by `process_small_class` (see there).
     Some(unsafe { &*table.add(chunk) })
 }
 
@@ -416,16 +418,18 @@ fn opaque(mut x: usize) -> usize {
 /// and huge blocks, other heaps, and every invalid pointer, which the
 /// caller then classifies the careful way, with its diagnostics).
 ///
-/// A mask and two loads: the chunk's entry (is it a page region of the
-/// process-wide heap?), then the page's mark ([`RegionHeader::mark`]),
-/// indexed by the pointer's page bits with no bound test. The block-start
-/// check is one multiplication and one comparison
+/// A shift, a bound test and four loads: the chunk's entry (is it a page
+/// region of the process-wide heap?), the two fields of the page's mark
+/// ([`RegionHeader::mark`], indexed by the pointer's page bits with no
+/// bound test), and the check of the mark's class. The block-start check
+/// is one multiplication and one comparison
 /// ([`SizeClass::start_check`](crate::size_class::SizeClass::start_check)).
 ///
-/// The three loads are plain (non-atomic) reads of atomics, so that each
-/// folds into the instruction that uses it. That is sound for every pointer
-/// a correct program can pass: each location is written only when a region
-/// is registered or a span is marked or unmarked, under the page-heap lock,
+/// The chunk's entry and the mark's fields are read with plain
+/// (non-atomic) loads of their atomics, so that each folds into the
+/// instruction that uses it. That is sound for every pointer a correct
+/// program can pass: each location is written only when a region is
+/// registered or a span is marked or unmarked, under the page-heap lock,
 /// and a live block's chunk entry and page mark do not change while it is
 /// live, so every write to them happens before the block was handed out,
 /// and so before this read. Only a pointer to no live block, which is
