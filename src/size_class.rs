@@ -55,10 +55,6 @@ pub struct SizeClass {
     pub blocks_per_span: u32,
     /// Blocks moved between a thread cache and the central heap at once.
     pub batch: u32,
-    /// `ceil(2^40 / block_size)`: `(offset * div_magic) >> 40` is
-    /// `offset / block_size` for every offset inside a span (see
-    /// [`block_index`]).
-    pub div_magic: u64,
     /// `ceil(2^32 / block_size)`: an offset `x < 2^16` from the span's
     /// start is a multiple of the block size exactly when the 32-bit
     /// product `x · start_check` is below `start_check` (Lemire, Kaser and
@@ -68,16 +64,6 @@ pub struct SizeClass {
     /// one is a block start, and the lock-free `free` needs no bound test.
     /// A unit test checks every offset of every class.
     pub start_check: u32,
-}
-
-/// `offset / CLASSES[class].block_size` without a division, exact for every
-/// `offset < 2^20` (spans are at most 64 KiB): the rounding error of the
-/// reciprocal is below `offset / 2^40 < 2^-20`, less than the gap `1/size ≥
-/// 2^-18` between a fraction and the next integer.
-#[inline(always)]
-pub fn block_index(class: usize, offset: usize) -> usize {
-    debug_assert!(offset < 1 << 20);
-    ((offset as u64 * CLASSES[class].div_magic) >> 40) as usize
 }
 
 const fn block_size_of(class: usize) -> usize {
@@ -108,7 +94,6 @@ const fn build_table() -> [SizeClass; NUM_CLASSES] {
         span_pages: 0,
         blocks_per_span: 0,
         batch: 0,
-        div_magic: 0,
         start_check: 0,
     }; NUM_CLASSES];
     let mut c = 0;
@@ -127,7 +112,6 @@ const fn build_table() -> [SizeClass; NUM_CLASSES] {
             span_pages: pages as u32,
             blocks_per_span: (pages * PAGE_SIZE / block) as u32,
             batch: batch as u32,
-            div_magic: (1u64 << 40).div_ceil(block as u64),
             start_check: (1u64 << 32).div_ceil(block as u64) as u32,
         };
         c += 1;
@@ -210,9 +194,9 @@ impl ListOffset {
 }
 
 /// `SIZE_LOOKUP[size]` is the [`ListOffset`] (the class) of `size` for
-/// `size ≤ 1024`: indexed by the size itself, so the fast path's class step is one
-/// load (`movzbl table(size)`), where a table indexed by `(size + 15) / 16`
-/// needs an add and a shift first. 1 025 bytes, 17 cache lines, of which a
+/// `size ≤ 1024`: indexed by the size itself, so the fast path's class
+/// step is one load (`movzbl table(size)`), where a table indexed by
+/// `(size + 15) / 16` needs an add and a shift first. 1 025 bytes, 17 cache lines, of which a
 /// program touches those of the sizes it uses.
 ///
 /// Measured and not taken:
@@ -416,22 +400,6 @@ mod tests {
                 }
             }
             align *= 2;
-        }
-    }
-
-    #[test]
-    fn block_index_divides_exactly_for_every_offset_in_a_span() {
-        for (class, c) in CLASSES.iter().enumerate() {
-            let size = c.block_size as usize;
-            let span = c.span_pages as usize * PAGE_SIZE;
-            assert!(span <= 1 << 20);
-            for offset in 0..span {
-                assert_eq!(
-                    block_index(class, offset),
-                    offset / size,
-                    "class {class} offset {offset}"
-                );
-            }
         }
     }
 

@@ -77,7 +77,7 @@ use crate::region::{
     self, Block, PAGE_SHIFT, PAGE_SIZE, PageDesc, REGION_ALIGN, RegionHeader, RegionKind,
     SPAN_LARGE, SPAN_SMALL,
 };
-use crate::size_class::{CLASSES, NUM_CLASSES, block_index, block_size};
+use crate::size_class::{CLASSES, NUM_CLASSES, block_size, is_block_start};
 use crate::stats::{BinLine, Stats};
 use crate::sync::LockGuard;
 use crate::sync::atomic::AtomicU64;
@@ -516,15 +516,12 @@ impl CentralHeap {
                 SPAN_SMALL => {
                     let class = (*d).class as usize;
                     let offset = ptr as usize - start;
-                    let index = block_index(class, offset);
-                    // A block-aligned offset at or past `blocks_per_span`
-                    // blocks is no block: accepting it would drop `used`
-                    // while a block is still live. (Spans have no tail, so
-                    // only a page map that disagrees with the span's size
-                    // could give one; the test costs nothing here.)
-                    if index >= CLASSES[class].blocks_per_span as usize
-                        || index * block_size(class) != offset
-                    {
+                    // The head's range covers the pointer's page, so the
+                    // offset lies inside the span (below 2^16), which
+                    // blocks tile with no tail: the block-start test of
+                    // the lock-free `free` is exact here too.
+                    debug_assert!(offset < (*d).npages as usize * PAGE_SIZE);
+                    if !is_block_start(offset as u32, CLASSES[class].start_check) {
                         os::fatal("pointer is not the start of a block", ptr as usize);
                     }
                     Kind::Small(class)
